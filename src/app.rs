@@ -1,0 +1,288 @@
+//! Wires the stages together: load the configuration, publish the first
+//! snapshot, start the UDP workers and the TCP listeners, reload on SIGHUP,
+//! stop on SIGTERM/SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::config::{self, Config, Sources};
+use crate::dns::rtype;
+use crate::publish::{
+    self,
+    snapshot::{SharedSnapshot, Snapshot},
+};
+use crate::serve::dns::{tcp, udp};
+
+/// Logs go to stderr; `LIFELINE_LOG` sets the level (error, warn, info,
+/// debug, trace; default info).
+pub fn init_logging() {
+    let level = std::env::var("LIFELINE_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Loads and checks everything a server would, then builds the snapshot.
+fn load(sources: &Sources) -> anyhow::Result<(Config, Snapshot)> {
+    let mut config = config::load(sources)?;
+    let snapshot = publish::build_snapshot(&mut config)?;
+    Ok((config, snapshot))
+}
+
+/// `lifeline check`: validate and print a summary.
+pub fn check(sources: Sources) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let (config, snapshot) = load(&sources)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "configuration OK ({:.2?})", started.elapsed())?;
+    let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
+    writeln!(
+        out,
+        "listen: {} (udp+tcp, {} UDP threads each)",
+        listen.join(", "),
+        config.udp_threads
+    )?;
+    writeln!(
+        out,
+        "limits: edns_udp_size {}, tcp_connections {}, tcp_idle_timeout {:?}",
+        config.edns_udp_size, config.tcp_connections, config.tcp_idle_timeout
+    )?;
+    for zone in snapshot.zones.iter() {
+        writeln!(
+            out,
+            "zone {}: serial {}, {} records, {} names, negative TTL {}",
+            zone.apex,
+            zone.serial(),
+            zone.record_count,
+            zone.node_count(),
+            zone.negative_ttl
+        )?;
+    }
+    writeln!(
+        out,
+        "prebuilt answers: {} ({} KiB)",
+        snapshot.prebuilt.len(),
+        snapshot.prebuilt.memory() / 1024
+    )?;
+    Ok(())
+}
+
+/// A running server: its sockets, workers and current snapshot.
+#[derive(Debug)]
+pub struct Server {
+    sources: Sources,
+    snapshot: SharedSnapshot,
+    stop: Arc<AtomicBool>,
+    udp_workers: Vec<JoinHandle<udp::WorkerStats>>,
+    shutdown: watch::Sender<bool>,
+    runtime: tokio::runtime::Runtime,
+    /// The addresses actually bound (port 0 resolved), UDP and TCP alike.
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Server {
+    /// Loads the configuration, binds every listen address (UDP and TCP on
+    /// the same port) and starts serving.
+    pub fn start(sources: Sources) -> anyhow::Result<Server> {
+        let (config, snapshot) = load(&sources)?;
+        let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lifeline-ctl")
+            .enable_all()
+            .build()
+            .context("starting the control runtime")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let limits = tcp::TcpLimits {
+            max_connections: config.tcp_connections,
+            idle_timeout: config.tcp_idle_timeout,
+        };
+        let mut server = Server {
+            sources,
+            snapshot,
+            stop,
+            udp_workers: Vec::new(),
+            shutdown,
+            runtime,
+            addrs: Vec::new(),
+        };
+        for (i, &addr) in config.listen.iter().enumerate() {
+            let (sockets, listener, bound) = server.bind_pair(addr, config.udp_threads)?;
+            let workers = udp::spawn(
+                sockets,
+                server.snapshot.clone(),
+                server.stop.clone(),
+                i * config.udp_threads,
+            )?;
+            server.udp_workers.extend(workers);
+            server.runtime.spawn(tcp::serve(
+                listener,
+                server.snapshot.clone(),
+                limits,
+                shutdown_rx.clone(),
+            ));
+            server.addrs.push(bound);
+        }
+        Ok(server)
+    }
+
+    /// Binds UDP (all workers) and TCP on one port; with port 0, retries
+    /// when the port the UDP socket got is taken for TCP.
+    fn bind_pair(
+        &self,
+        addr: SocketAddr,
+        threads: usize,
+    ) -> anyhow::Result<(Vec<socket2::Socket>, tokio::net::TcpListener, SocketAddr)> {
+        let attempts = if addr.port() == 0 { 20 } else { 1 };
+        let mut last_error = None;
+        for _ in 0..attempts {
+            let (sockets, bound) =
+                udp::bind(addr, threads).with_context(|| format!("binding UDP {addr}"))?;
+            let _guard = self.runtime.enter();
+            match tcp::bind(bound) {
+                Ok(listener) => return Ok((sockets, listener, bound)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.map_or_else(
+            || anyhow::anyhow!("binding TCP {addr}"),
+            |e| anyhow::Error::new(e).context(format!("binding TCP {addr}")),
+        ))
+    }
+
+    /// The snapshot being served now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Re-reads the configuration and zones; swaps the new snapshot in only
+    /// if all of it is valid. Listen addresses and thread counts need a
+    /// restart to change.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let (config, snapshot) = load(&self.sources)?;
+        let serials: Vec<String> = snapshot
+            .zones
+            .iter()
+            .map(|z| format!("{} {}", z.apex, z.serial()))
+            .collect();
+        self.snapshot.store(Arc::new(snapshot));
+        tracing::info!(zones = %serials.join(", "), took = ?started.elapsed(), "reloaded");
+        if config
+            .listen
+            .iter()
+            .any(|a| a.port() != 0 && !self.addrs.contains(a))
+        {
+            tracing::warn!(
+                "listen addresses changed in the configuration; they take effect on restart"
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops every worker and listener; returns the UDP workers' counters.
+    pub fn shutdown(self) -> Vec<udp::WorkerStats> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.shutdown.send(true);
+        let stats = self
+            .udp_workers
+            .into_iter()
+            .filter_map(|w| w.join().ok())
+            .collect();
+        self.runtime
+            .shutdown_timeout(std::time::Duration::from_secs(2));
+        stats
+    }
+
+    /// Waits for SIGHUP (reload) and SIGTERM/SIGINT (stop).
+    fn run_until_signalled(&self) -> anyhow::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        self.runtime.block_on(async {
+            let mut hup = signal(SignalKind::hangup())?;
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {
+                        if let Err(e) = self.reload() {
+                            tracing::error!("reload rejected, still serving the previous configuration: {e:#}");
+                        }
+                    }
+                    _ = term.recv() => return Ok(()),
+                    _ = int.recv() => return Ok(()),
+                }
+            }
+        })
+    }
+}
+
+/// `lifeline serve`: run until signalled.
+pub fn serve(sources: Sources) -> anyhow::Result<()> {
+    let server = Server::start(sources)?;
+    announce(&server);
+    server.run_until_signalled()?;
+    for (i, s) in server.shutdown().iter().enumerate() {
+        tracing::info!(
+            worker = i,
+            batches = s.batches,
+            datagrams = s.datagrams,
+            mean_batch = format!("{:.2}", s.mean_batch()),
+            fast = s.fast,
+            general = s.general,
+            dropped = s.dropped,
+            "udp worker stopped"
+        );
+    }
+    Ok(())
+}
+
+/// Tells the operator where we listen and how to try it.
+fn announce(server: &Server) {
+    let snapshot = server.snapshot();
+    let zones: Vec<String> = snapshot.zones.iter().map(|z| z.apex.to_string()).collect();
+    let mut out = std::io::stdout().lock();
+    for addr in &server.addrs {
+        let _ = writeln!(out, "lifeline: listening on {addr} (udp+tcp)");
+    }
+    let _ = writeln!(out, "lifeline: serving {}", zones.join(", "));
+    if let (Some(addr), Some(name)) = (server.addrs.first(), example_name(&snapshot)) {
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let _ = writeln!(
+            out,
+            "lifeline: try: dig @{host} -p {} {name} A",
+            addr.port()
+        );
+    }
+    let _ = out.flush();
+}
+
+/// A name with an A record to suggest, preferring `www`.
+fn example_name(snapshot: &Snapshot) -> Option<String> {
+    let mut names: Vec<String> = snapshot
+        .zones
+        .iter()
+        .flat_map(|z| {
+            z.nodes()
+                .filter(|(_, n)| n.rrset(rtype::A).is_some())
+                .map(|(_, n)| n.name.to_string())
+        })
+        .collect();
+    names.sort_by_key(|n| (!n.starts_with("www."), n.len()));
+    names.into_iter().next()
+}

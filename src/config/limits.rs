@@ -1,0 +1,107 @@
+//! Every configurable limit, with its default, its range and the reason
+//! for them. Values outside the range are errors, never clamped.
+
+use std::time::Duration;
+
+/// A numeric limit: where it is set, its default, its bounds, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub key: &'static str,
+    pub default: u64,
+    pub min: u64,
+    pub max: u64,
+    pub why: &'static str,
+}
+
+impl Limit {
+    /// Checks a value against the bounds.
+    pub fn check(&self, value: i64) -> Result<u64, String> {
+        match u64::try_from(value) {
+            Ok(v) if (self.min..=self.max).contains(&v) => Ok(v),
+            _ => Err(format!(
+                "{value} is out of range: allowed {}..={} ({})",
+                self.min, self.max, self.why
+            )),
+        }
+    }
+}
+
+/// Largest UDP payload sent (RFC 6891 §6.2.5). 1232 is the DNS Flag Day
+/// 2020 value that avoids IP fragmentation on common paths; 512 is the
+/// RFC 1035 floor; 4096 bounds the receive buffers of the UDP workers.
+pub const EDNS_UDP_SIZE: Limit = Limit {
+    key: "limits.edns_udp_size",
+    default: 1232,
+    min: 512,
+    max: 4096,
+    why: "RFC 6891 §6.2.5; 1232 avoids fragmentation",
+};
+
+/// Simultaneous TCP connections (RFC 7766 §6.2.2 asks servers to bound
+/// them); each costs a task and 128 KiB of buffers.
+pub const TCP_CONNECTIONS: Limit = Limit {
+    key: "limits.tcp_connections",
+    default: 1024,
+    min: 1,
+    max: 65536,
+    why: "RFC 7766 §6.2.2",
+};
+
+/// Seconds-scale idle timeout for TCP connections (RFC 7766 §6.2.3).
+pub const TCP_IDLE_TIMEOUT: DurationLimit = DurationLimit {
+    key: "limits.tcp_idle_timeout",
+    default: Duration::from_secs(10),
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(3600),
+    why: "RFC 7766 §6.2.3",
+};
+
+/// UDP worker threads per listen address; default one per core.
+pub const UDP_THREADS: Limit = Limit {
+    key: "server.udp_threads",
+    default: 0, // 0 = one per core, see `default_udp_threads`
+    min: 1,
+    max: 256,
+    why: "one thread per core is the design; more only adds context switches",
+};
+
+/// Longest server identity string (one TXT character-string,
+/// RFC 1035 §3.3).
+pub const IDENTITY_LEN: Limit = Limit {
+    key: "server.identity",
+    default: 0,
+    min: 1,
+    max: 255,
+    why: "one TXT character-string, RFC 1035 §3.3",
+};
+
+/// Depth of nested `$INCLUDE` in zone files.
+pub const INCLUDE_DEPTH: usize = 8;
+
+/// A duration limit.
+#[derive(Debug, Clone, Copy)]
+pub struct DurationLimit {
+    pub key: &'static str,
+    pub default: Duration,
+    pub min: Duration,
+    pub max: Duration,
+    pub why: &'static str,
+}
+
+impl DurationLimit {
+    pub fn check(&self, value: Duration) -> Result<Duration, String> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{value:?} is out of range: allowed {:?}..={:?} ({})",
+                self.min, self.max, self.why
+            ))
+        }
+    }
+}
+
+/// One UDP worker per core.
+pub fn default_udp_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

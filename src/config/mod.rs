@@ -1,0 +1,12 @@
+//! Configuration: the TOML file as written ([`raw`]) is resolved into the
+//! validated [`Config`] the program runs on ([`resolved`]); zone files are
+//! read with [`zonefile`]; every limit lives in [`limits`].
+
+pub mod error;
+pub mod limits;
+pub mod raw;
+pub mod resolved;
+pub mod zonefile;
+
+pub use error::ConfigError;
+pub use resolved::{Config, Sources, ZoneData, load};

@@ -1,0 +1,40 @@
+//! Lifeline: an authoritative DNS server whose answers follow the health of
+//! the endpoints behind them.
+//!
+//! ```text
+//!  config ──► checks ──► observations ──► verdicts ──► answer sets ──► snapshot ──► DNS server (UDP/TCP)
+//!  (TOML,     (HTTP,     (per check,      (per endpoint:  (per record:    (immutable,
+//!   zones)    TCP, ICMP,  per location,    rise/fall,      policy, tiers,  swapped
+//!             DNS, exec)  with latency)    quorum, admin   failback, TTL)  atomically)
+//!                                          overrides)
+//! ```
+//!
+//! **config** ([`config`]): the TOML file and zone files are parsed as
+//! written (`config::raw`), then resolved into a validated
+//! [`Config`](config::Config): typed values, defaults, limits
+//! ([`config::limits`]), zone data read. Every error names file, line and
+//! field.
+//!
+//! **observe → decide**: health checks and the pure state machine that
+//! turns their observations into verdicts and answer sets are built on top
+//! of this server; today the served data is static zone data.
+//!
+//! **publish** ([`publish`]): the zones are checked and assembled into an
+//! immutable [`Snapshot`](publish::snapshot::Snapshot), with the answer for
+//! every name prebuilt in wire format ([`publish::prebuilt`]). A reload
+//! builds a new snapshot off the query path and swaps it in atomically.
+//!
+//! **serve** ([`serve`]): the DNS server reads the current snapshot without
+//! locks. UDP runs on one thread per core with batched
+//! `recvmmsg`/`sendmmsg` and answers plain queries in place from the
+//! prebuilt table ([`serve::dns::fast`]); everything else, and TCP, goes
+//! through the general answer path ([`serve::dns::answer`]).
+//!
+//! [`dns`] holds the wire vocabulary the stages share; [`app`] wires the
+//! stages together and owns startup, reload and shutdown.
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod publish;
+pub mod serve;

@@ -1,0 +1,168 @@
+//! The snapshot: everything the DNS server answers from, immutable, built
+//! off the query path and swapped in whole (DESIGN.md §1 "publish").
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
+
+use super::prebuilt::{self, OTHER_TYPES, PrebuiltTable};
+use super::zone::Zone;
+use crate::dns::{CLASS_IN, HEADER_LEN, flags, rtype};
+use crate::serve::dns::answer;
+use crate::serve::dns::query;
+
+/// What the server says about itself: CH-class TXT answers
+/// (`version.bind`, `id.server`) and the EDNS NSID option (RFC 5001).
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub version: Option<String>,
+    pub hostname: Option<String>,
+    pub nsid: Option<Vec<u8>>,
+}
+
+/// All served zones, found by the longest matching apex.
+#[derive(Debug, Default)]
+pub struct Zones {
+    list: Vec<Zone>,
+    by_apex: FxHashMap<Box<[u8]>, usize>,
+}
+
+impl Zones {
+    pub fn new(list: Vec<Zone>) -> Zones {
+        let by_apex = list
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.key().into(), i))
+            .collect();
+        Zones { list, by_apex }
+    }
+
+    /// The most specific zone containing the lowercase wire name `key`.
+    #[inline]
+    pub fn find(&self, key: &[u8]) -> Option<&Zone> {
+        let mut at = 0;
+        loop {
+            if let Some(&i) = self.by_apex.get(&key[at..]) {
+                return Some(&self.list[i]);
+            }
+            let len = *key.get(at)? as usize;
+            if len == 0 {
+                return None;
+            }
+            at += 1 + len;
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Zone> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// Everything one version of the served data holds.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub zones: Zones,
+    pub identity: Identity,
+    /// Largest UDP payload we send (RFC 6891 §6.2.5).
+    pub edns_udp_size: u16,
+    pub prebuilt: PrebuiltTable,
+}
+
+impl Snapshot {
+    /// Builds a snapshot and prebuilds the answers for every name.
+    pub fn build(zones: Vec<Zone>, identity: Identity, edns_udp_size: u16) -> Snapshot {
+        let mut snapshot = Snapshot {
+            zones: Zones::new(zones),
+            identity,
+            edns_udp_size,
+            prebuilt: PrebuiltTable::default(),
+        };
+        snapshot.prebuilt = prebuild(&snapshot);
+        snapshot
+    }
+}
+
+/// The shared, atomically swapped pointer to the current snapshot.
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
+
+/// Which query types get a prebuilt answer at a node.
+///
+/// | node                  | prebuilt types                                      |
+/// |-----------------------|-----------------------------------------------------|
+/// | below a zone cut      | none (glue; answered by the general path)           |
+/// | zone cut              | DS (NODATA) and "other types" (the referral)        |
+/// | CNAME                 | CNAME, A, AAAA and every type present in the zone   |
+/// | anything else         | each type present, and "other types" (NODATA)       |
+fn prebuilt_types(
+    zone: &Zone,
+    key: &[u8],
+    node: &super::zone::Node,
+    zone_types: &[u16],
+) -> Vec<u16> {
+    if zone.is_below_cut(key) {
+        return Vec::new();
+    }
+    if node.cut {
+        return vec![rtype::DS, OTHER_TYPES];
+    }
+    let mut types: Vec<u16> = node.rrsets.iter().map(|r| r.rtype).collect();
+    if node.rrset(rtype::CNAME).is_some() {
+        types.extend([rtype::A, rtype::AAAA]);
+        types.extend_from_slice(zone_types);
+    } else {
+        types.push(OTHER_TYPES);
+    }
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
+fn prebuild(snapshot: &Snapshot) -> PrebuiltTable {
+    let mut builder = prebuilt::Builder::default();
+    let mut packet = Vec::with_capacity(512);
+    let mut out = vec![0u8; u16::MAX as usize];
+    for zone in snapshot.zones.iter() {
+        let mut zone_types: Vec<u16> = zone
+            .nodes()
+            .flat_map(|(_, n)| n.rrsets.iter().map(|r| r.rtype))
+            .collect();
+        zone_types.sort_unstable();
+        zone_types.dedup();
+        for (key, node) in zone.nodes() {
+            for qtype in prebuilt_types(zone, key, node, &zone_types) {
+                synthetic_query(&mut packet, key, qtype);
+                let Ok(q) = query::parse(&packet) else {
+                    continue;
+                };
+                let len = answer::answer(snapshot, &q, answer::Transport::Tcp, &mut out);
+                let header_flags = u16::from_be_bytes([out[2], out[3]]);
+                if header_flags & flags::TC != 0 {
+                    continue;
+                }
+                let counts = [6, 8, 10].map(|at| u16::from_be_bytes([out[at], out[at + 1]]));
+                let keep = header_flags & (flags::AA | 0x000f);
+                builder.add(key, qtype, keep, counts, &out[q.question_end..len]);
+            }
+        }
+    }
+    builder.finish()
+}
+
+/// A query for (name, type) without EDNS, as a client would send it.
+fn synthetic_query(packet: &mut Vec<u8>, name: &[u8], qtype: u16) {
+    packet.clear();
+    packet.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    debug_assert_eq!(packet.len(), HEADER_LEN);
+    packet.extend_from_slice(name);
+    packet.extend_from_slice(&qtype.to_be_bytes());
+    packet.extend_from_slice(&CLASS_IN.to_be_bytes());
+}

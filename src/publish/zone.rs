@@ -1,0 +1,288 @@
+//! One authoritative zone as served: its nodes (every owner name and every
+//! empty non-terminal), their RRsets, and where the zone is cut for
+//! delegations.
+//!
+//! [`Zone::build`] checks what RFC 1034/2181 require of zone data and turns
+//! a violation into a [`ZoneError`] that names the file and line.
+
+use rustc_hash::FxHashMap;
+
+use crate::config::zonefile::SourcedRecord;
+use crate::dns::{CLASS_IN, Name, Record, Rrset, rtype};
+
+/// Zone data that breaks the rules, located in its source.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{source_name}:{line}: zone {zone}: {message}")]
+pub struct ZoneError {
+    pub source_name: String,
+    pub line: usize,
+    pub zone: String,
+    pub message: String,
+}
+
+/// A name in the zone: an owner of records, or an empty non-terminal.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The name as first written in the zone data.
+    pub name: Name,
+    /// RRsets, sorted by type.
+    pub rrsets: Vec<Rrset>,
+    /// NS records below the apex: a zone cut (RFC 1034 §4.2.1).
+    pub cut: bool,
+}
+
+impl Node {
+    pub fn rrset(&self, rtype: u16) -> Option<&Rrset> {
+        self.rrsets.iter().find(|r| r.rtype == rtype)
+    }
+}
+
+/// A zone ready to answer from.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub apex: Name,
+    key: Box<[u8]>,
+    nodes: FxHashMap<Box<[u8]>, Node>,
+    pub soa: Rrset,
+    /// TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM)
+    /// (RFC 2308 §3, §5).
+    pub negative_ttl: u32,
+    pub record_count: usize,
+}
+
+impl Zone {
+    /// Builds the zone from its records, checking the rules zone data must
+    /// follow. `source_name` is used in errors (a file path).
+    pub fn build(
+        apex: Name,
+        source_name: &str,
+        records: Vec<SourcedRecord>,
+    ) -> Result<Zone, ZoneError> {
+        let fail = |line: usize, message: String| ZoneError {
+            source_name: source_name.to_string(),
+            line,
+            zone: apex.to_string(),
+            message,
+        };
+        let key: Box<[u8]> = apex.lowercase().wire().into();
+        let mut nodes: FxHashMap<Box<[u8]>, Node> = FxHashMap::default();
+        let mut lines: FxHashMap<(Box<[u8]>, u16), usize> = FxHashMap::default();
+        let record_count = records.len();
+        for SourcedRecord { record, line } in records {
+            check_record(&apex, &record).map_err(|m| fail(line, m))?;
+            let owner_key: Box<[u8]> = record.owner.lowercase().wire().into();
+            lines
+                .entry((owner_key.clone(), record.rtype))
+                .or_insert(line);
+            let node = nodes
+                .entry(owner_key)
+                .or_insert_with(|| empty_node(&record.owner));
+            add_to_node(node, record).map_err(|m| fail(line, m))?;
+        }
+        add_empty_non_terminals(&apex, &mut nodes);
+        let apex_node = nodes.get(&key[..]).cloned();
+        let soa = apex_node
+            .as_ref()
+            .and_then(|n| n.rrset(rtype::SOA).cloned())
+            .ok_or_else(|| fail(1, "no SOA record at the zone apex (RFC 1035 §5.2)".into()))?;
+        if soa.rdata.len() != 1 {
+            let line = lines[&(key.clone(), rtype::SOA)];
+            return Err(fail(
+                line,
+                format!(
+                    "{} SOA records at the apex; exactly one is allowed",
+                    soa.rdata.len()
+                ),
+            ));
+        }
+        if apex_node
+            .as_ref()
+            .and_then(|n| n.rrset(rtype::NS))
+            .is_none()
+        {
+            return Err(fail(
+                1,
+                "no NS records at the zone apex (RFC 1034 §4.2.1)".into(),
+            ));
+        }
+        for (node_key, node) in nodes.iter_mut() {
+            check_node(node, node_key == &key).map_err(|m| {
+                let rtype = node.rrsets.first().map_or(0, |r| r.rtype);
+                fail(
+                    lines.get(&(node_key.clone(), rtype)).copied().unwrap_or(1),
+                    m,
+                )
+            })?;
+            node.cut = node_key != &key && node.rrset(rtype::NS).is_some();
+        }
+        let negative_ttl = soa.ttl.min(soa_minimum(&soa.rdata[0]));
+        Ok(Zone {
+            apex,
+            key,
+            nodes,
+            soa,
+            negative_ttl,
+            record_count,
+        })
+    }
+
+    /// The apex in lowercase wire format.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The node at a lowercase wire name.
+    pub fn node(&self, key: &[u8]) -> Option<&Node> {
+        self.nodes.get(key)
+    }
+
+    pub fn apex_node(&self) -> &Node {
+        &self.nodes[&self.key]
+    }
+
+    /// Every node with its lowercase key, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
+        self.nodes.iter().map(|(k, n)| (&k[..], n))
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The SOA serial.
+    pub fn serial(&self) -> u32 {
+        let rdata = &self.soa.rdata[0];
+        let at = rdata.len() - 20;
+        u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]])
+    }
+
+    /// Whether the node at `key` lies strictly below a zone cut, i.e. is
+    /// glue or occluded data (RFC 1034 §4.2.1).
+    pub fn is_below_cut(&self, key: &[u8]) -> bool {
+        let mut name = key;
+        while name.len() > self.key.len() {
+            name = &name[1 + name[0] as usize..];
+            if name.len() > self.key.len() && self.nodes.get(name).is_some_and(|n| n.cut) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn empty_node(name: &Name) -> Node {
+    Node {
+        name: name.clone(),
+        rrsets: Vec::new(),
+        cut: false,
+    }
+}
+
+fn check_record(apex: &Name, record: &Record) -> Result<(), String> {
+    if !record.owner.ends_with(apex) {
+        return Err(format!("record {} is outside the zone", record.owner));
+    }
+    if record.class != CLASS_IN {
+        return Err(format!(
+            "record {} has class {}; only IN is served",
+            record.owner, record.class
+        ));
+    }
+    if record.rtype == rtype::SOA && record.owner.lowercase() != apex.lowercase() {
+        return Err(format!(
+            "SOA record at {}, which is not the zone apex",
+            record.owner
+        ));
+    }
+    if matches!(
+        record.rtype,
+        rtype::OPT | rtype::TSIG | rtype::ANY | rtype::AXFR | rtype::IXFR | 0
+    ) {
+        return Err(format!(
+            "record {} has type {}, which cannot be stored in a zone",
+            record.owner, record.rtype
+        ));
+    }
+    Ok(())
+}
+
+/// Adds a record to its RRset: duplicates are dropped (RFC 2181 §5), a TTL
+/// that differs from the RRset's is lowered to the smallest (RFC 2181 §5.2).
+fn add_to_node(node: &mut Node, record: Record) -> Result<(), String> {
+    let Record {
+        owner,
+        rtype,
+        ttl,
+        rdata,
+        ..
+    } = record;
+    match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
+        Some(rrset) => {
+            if rrset.ttl != ttl {
+                tracing::warn!(%owner, rtype = %rtype::mnemonic(rtype), "records of one RRset have different TTLs; using the smallest (RFC 2181 §5.2)");
+                rrset.ttl = rrset.ttl.min(ttl);
+            }
+            if !rrset.rdata.contains(&rdata) {
+                rrset.rdata.push(rdata);
+            }
+        }
+        None => {
+            node.rrsets.push(Rrset {
+                rtype,
+                ttl,
+                rdata: vec![rdata],
+            });
+            node.rrsets.sort_by_key(|r| r.rtype);
+        }
+    }
+    Ok(())
+}
+
+/// RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME is alone at its name, and
+/// there is at most one.
+fn check_node(node: &Node, is_apex: bool) -> Result<(), String> {
+    if let Some(cname) = node.rrset(rtype::CNAME) {
+        if cname.rdata.len() > 1 {
+            return Err(format!(
+                "{} has {} CNAME records; one is allowed (RFC 2181 §10.1)",
+                node.name,
+                cname.rdata.len()
+            ));
+        }
+        if node.rrsets.len() > 1 || is_apex {
+            return Err(format!(
+                "{} has a CNAME and other data (RFC 1034 §3.6.2)",
+                node.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every ancestor of an owner, up to the apex, exists as a node (RFC 4592
+/// §2.2.2): a query for it gets NODATA, not NXDOMAIN.
+fn add_empty_non_terminals(apex: &Name, nodes: &mut FxHashMap<Box<[u8]>, Node>) {
+    let apex_len = apex.wire().len();
+    let owners: Vec<Name> = nodes.values().map(|n| n.name.clone()).collect();
+    for owner in owners {
+        let mut name = owner;
+        while name.wire().len() > apex_len {
+            let Some(parent) = name.parent() else { break };
+            let key: Box<[u8]> = parent.lowercase().wire().into();
+            if nodes.contains_key(&key) {
+                break;
+            }
+            nodes.insert(key, empty_node(&parent));
+            name = parent;
+        }
+    }
+}
+
+/// The MINIMUM field: the last 32 bits of SOA RDATA (RFC 1035 §3.3.13).
+fn soa_minimum(rdata: &[u8]) -> u32 {
+    let at = rdata.len().saturating_sub(4);
+    rdata
+        .get(at..)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_be_bytes)
+}

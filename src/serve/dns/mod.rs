@@ -1,0 +1,10 @@
+//! The DNS server: the UDP hot path ([`udp`], [`fast`]), TCP ([`tcp`]),
+//! and the general answer path ([`answer`]) both fall back on.
+
+pub mod answer;
+pub mod fast;
+pub mod query;
+pub mod tcp;
+pub mod udp;
+
+pub use answer::Transport;

@@ -1,0 +1,423 @@
+//! UDP: one thread per worker, each with its own `SO_REUSEPORT` socket,
+//! receiving and sending in batches with `recvmmsg`/`sendmmsg`
+//! (DESIGN.md §8). Replies leave from the address the query was sent to
+//! (`IP_PKTINFO`/`IPV6_PKTINFO`), which matters on wildcard binds and
+//! multi-homed hosts.
+//!
+//! The loop loads the current snapshot once per batch (lock-free), answers
+//! each datagram in its own receive buffer, and never blocks on anything
+//! but the socket. Each worker counts its batches so the batching can be
+//! measured (logged at shutdown).
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::answer::{self, Transport};
+use super::fast;
+use crate::publish::snapshot::SharedSnapshot;
+
+/// Datagrams taken per `recvmmsg` call at most.
+const BATCH: usize = 64;
+/// Receive/reply buffer per datagram: the largest EDNS payload we allow
+/// (`config::limits::EDNS_UDP_SIZE.max`). Longer queries are dropped.
+const BUF_LEN: usize = 4096;
+/// Room for one `in6_pktinfo` control message (the larger of the two).
+const CMSG_LEN: usize = 64;
+/// How often an idle worker looks at the stop flag.
+const IDLE_WAKE: Duration = Duration::from_millis(200);
+/// Socket receive buffer: absorbs bursts while a worker is busy.
+const RCVBUF: usize = 4 << 20;
+
+/// Counters of one worker, reported when it stops.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WorkerStats {
+    pub batches: u64,
+    pub datagrams: u64,
+    pub fast: u64,
+    pub general: u64,
+    pub dropped: u64,
+}
+
+impl WorkerStats {
+    pub fn mean_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.datagrams as f64 / self.batches as f64
+        }
+    }
+}
+
+/// Binds `count` sockets to `addr` in one `SO_REUSEPORT` group. With port
+/// 0 the first socket picks the port and the others join it.
+pub fn bind(addr: SocketAddr, count: usize) -> io::Result<(Vec<Socket>, SocketAddr)> {
+    let first = bind_one(addr)?;
+    let actual = first
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an inet socket"))?;
+    let mut sockets = vec![first];
+    for _ in 1..count {
+        sockets.push(bind_one(actual)?);
+    }
+    Ok((sockets, actual))
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // A smaller buffer than asked for is fine; the kernel caps it.
+    let _ = socket.set_recv_buffer_size(RCVBUF);
+    // Only a wildcard bind needs to learn each datagram's destination.
+    if addr.ip().is_unspecified() {
+        set_pktinfo(&socket, addr.is_ipv6())?;
+    }
+    socket.bind(&addr.into())?;
+    socket.set_read_timeout(Some(IDLE_WAKE))?;
+    Ok(socket)
+}
+
+fn set_pktinfo(socket: &Socket, v6: bool) -> io::Result<()> {
+    let (level, name) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_PKTINFO)
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: valid fd, and a pointer/length pair describing `on`.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as u32,
+        )
+    };
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Pins the calling thread to one CPU, so each worker keeps its cache and
+/// its socket's softirq work stays local.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; the call
+    // only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Starts one worker thread per socket.
+pub fn spawn(
+    sockets: Vec<Socket>,
+    snapshot: SharedSnapshot,
+    stop: Arc<AtomicBool>,
+    first_cpu: usize,
+) -> io::Result<Vec<JoinHandle<WorkerStats>>> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, socket)| {
+            let (snapshot, stop) = (snapshot.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("udp-{i}"))
+                .spawn(move || {
+                    if cpus > 1 {
+                        pin_to_cpu((first_cpu + i) % cpus);
+                    }
+                    Worker::new(socket).run(&snapshot, &stop)
+                })
+        })
+        .collect()
+}
+
+/// Buffers for one batch, allocated once per worker.
+struct Worker {
+    socket: Socket,
+    needs_pktinfo: bool,
+    bufs: Vec<[u8; BUF_LEN]>,
+    names: Vec<libc::sockaddr_storage>,
+    cmsgs: Vec<[u64; CMSG_LEN / 8]>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+    out_cmsgs: Vec<[u64; CMSG_LEN / 8]>,
+    out_iovs: Vec<libc::iovec>,
+    out_hdrs: Vec<libc::mmsghdr>,
+    scratch: Vec<u8>,
+    stats: WorkerStats,
+}
+
+// SAFETY: the raw pointers inside the iovec/mmsghdr arrays point into the
+// worker's own buffers, which move with it; they are rebuilt before use.
+unsafe impl Send for Worker {}
+
+impl Worker {
+    fn new(socket: Socket) -> Worker {
+        let needs_pktinfo = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .is_some_and(|a| a.ip().is_unspecified());
+        // SAFETY: these are plain C structs for which all-zero is valid.
+        let (name, iov, hdr) = unsafe {
+            (
+                zeroed::<libc::sockaddr_storage>(),
+                zeroed::<libc::iovec>(),
+                zeroed::<libc::mmsghdr>(),
+            )
+        };
+        Worker {
+            socket,
+            needs_pktinfo,
+            bufs: vec![[0; BUF_LEN]; BATCH],
+            names: vec![name; BATCH],
+            cmsgs: vec![[0; CMSG_LEN / 8]; BATCH],
+            iovs: vec![iov; BATCH],
+            hdrs: vec![hdr; BATCH],
+            out_cmsgs: vec![[0; CMSG_LEN / 8]; BATCH],
+            out_iovs: vec![iov; BATCH],
+            out_hdrs: vec![hdr; BATCH],
+            scratch: vec![0; u16::MAX as usize],
+            stats: WorkerStats::default(),
+        }
+    }
+
+    /// Points every receive header at its buffers.
+    fn prepare_receive(&mut self) {
+        for i in 0..BATCH {
+            self.iovs[i] = libc::iovec {
+                iov_base: self.bufs[i].as_mut_ptr().cast(),
+                iov_len: BUF_LEN,
+            };
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = self.cmsgs[i].as_mut_ptr().cast();
+            h.msg_controllen = CMSG_LEN;
+            h.msg_flags = 0;
+        }
+    }
+
+    fn run(mut self, snapshot: &SharedSnapshot, stop: &AtomicBool) -> WorkerStats {
+        let fd = self.socket.as_raw_fd();
+        self.prepare_receive();
+        while !stop.load(Ordering::Relaxed) {
+            // SAFETY: `hdrs` holds BATCH headers pointing at live buffers.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    self.hdrs.as_mut_ptr(),
+                    BATCH as u32,
+                    libc::MSG_WAITFORONE,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n <= 0 {
+                continue; // timeout (stop check), EINTR, or a transient error
+            }
+            let n = n as usize;
+            self.stats.batches += 1;
+            self.stats.datagrams += n as u64;
+            let current = snapshot.load();
+            let mut out = 0;
+            for i in 0..n {
+                if let Some(len) = self.answer_one(&current, i) {
+                    self.queue_reply(i, out, len);
+                    out += 1;
+                }
+            }
+            self.send(fd, out);
+            self.reset_receive(n);
+        }
+        self.stats
+    }
+
+    /// Answers datagram `i` in its buffer; `None` to drop it.
+    fn answer_one(
+        &mut self,
+        snapshot: &crate::publish::snapshot::Snapshot,
+        i: usize,
+    ) -> Option<usize> {
+        let hdr = &self.hdrs[i];
+        let len = hdr.msg_len as usize;
+        if hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            self.stats.dropped += 1;
+            return None;
+        }
+        let buf = &mut self.bufs[i];
+        if let Some(reply) = fast::answer_in_place(snapshot, buf, len) {
+            self.stats.fast += 1;
+            return Some(reply);
+        }
+        let Some(reply) = answer::respond(snapshot, &buf[..len], Transport::Udp, &mut self.scratch)
+        else {
+            self.stats.dropped += 1;
+            return None;
+        };
+        self.stats.general += 1;
+        // A UDP reply never exceeds the EDNS maximum, which fits BUF_LEN.
+        let reply = reply.min(BUF_LEN);
+        buf[..reply].copy_from_slice(&self.scratch[..reply]);
+        Some(reply)
+    }
+
+    /// Sets up send header `out` for the reply in buffer `i`.
+    fn queue_reply(&mut self, i: usize, out: usize, len: usize) {
+        self.out_iovs[out] = libc::iovec {
+            iov_base: self.bufs[i].as_mut_ptr().cast(),
+            iov_len: len,
+        };
+        let control_len = if self.needs_pktinfo {
+            reply_pktinfo(&self.hdrs[i].msg_hdr, &mut self.out_cmsgs[out])
+        } else {
+            0
+        };
+        let h = &mut self.out_hdrs[out].msg_hdr;
+        h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+        h.msg_namelen = self.hdrs[i].msg_hdr.msg_namelen;
+        h.msg_iov = &mut self.out_iovs[out];
+        h.msg_iovlen = 1;
+        h.msg_control = if control_len > 0 {
+            self.out_cmsgs[out].as_mut_ptr().cast()
+        } else {
+            std::ptr::null_mut()
+        };
+        h.msg_controllen = control_len;
+        h.msg_flags = 0;
+    }
+
+    /// Sends `count` queued replies; a reply the kernel refuses is skipped.
+    fn send(&mut self, fd: i32, count: usize) {
+        let mut sent = 0;
+        while sent < count {
+            // SAFETY: headers [sent, count) point at live buffers.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.out_hdrs[sent..].as_mut_ptr(),
+                    (count - sent) as u32,
+                    0,
+                )
+            };
+            if rc > 0 {
+                sent += rc as usize;
+            } else if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            } else {
+                sent += 1;
+                self.stats.dropped += 1;
+            }
+        }
+    }
+
+    /// Restores the lengths the kernel overwrote in the headers used.
+    fn reset_receive(&mut self, used: usize) {
+        for h in &mut self.hdrs[..used] {
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
+            h.msg_hdr.msg_controllen = CMSG_LEN;
+            h.msg_hdr.msg_flags = 0;
+        }
+    }
+}
+
+/// Builds the control message that makes the reply leave from the address
+/// the query arrived at; returns its length, 0 if none was received.
+fn reply_pktinfo(received: &libc::msghdr, out: &mut [u64; CMSG_LEN / 8]) -> usize {
+    let Some(dst) = received_destination(received) else {
+        return 0;
+    };
+    let out_hdr = libc::msghdr {
+        msg_control: out.as_mut_ptr().cast(),
+        msg_controllen: CMSG_LEN,
+        ..unsafe_zeroed_msghdr()
+    };
+    // SAFETY: `out_hdr` describes the CMSG_LEN bytes of `out`, enough for
+    // one in6_pktinfo; CMSG_FIRSTHDR/CMSG_DATA stay within it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&out_hdr);
+        match dst {
+            (IpAddr::V4(addr), _) => {
+                (*cmsg).cmsg_level = libc::IPPROTO_IP;
+                (*cmsg).cmsg_type = libc::IP_PKTINFO;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as usize;
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: 0,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(addr).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast(), info);
+                libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as u32) as usize
+            }
+            (IpAddr::V6(addr), ifindex) => {
+                (*cmsg).cmsg_level = libc::IPPROTO_IPV6;
+                (*cmsg).cmsg_type = libc::IPV6_PKTINFO;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as usize;
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: addr.octets(),
+                    },
+                    ipi6_ifindex: ifindex,
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast(), info);
+                libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) as usize
+            }
+        }
+    }
+}
+
+fn unsafe_zeroed_msghdr() -> libc::msghdr {
+    // SAFETY: msghdr is a plain C struct; all-zero is a valid empty header.
+    unsafe { zeroed() }
+}
+
+/// The destination address (and interface) of a received datagram, from
+/// its PKTINFO control message.
+fn received_destination(h: &libc::msghdr) -> Option<(IpAddr, u32)> {
+    // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG macros
+    // walk only within that length.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(h);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::IPPROTO_IP && c.cmsg_type == libc::IP_PKTINFO {
+                let info: libc::in_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                return Some((
+                    IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr))),
+                    0,
+                ));
+            }
+            if c.cmsg_level == libc::IPPROTO_IPV6 && c.cmsg_type == libc::IPV6_PKTINFO {
+                let info: libc::in6_pktinfo =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                return Some((
+                    IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)),
+                    info.ipi6_ifindex,
+                ));
+            }
+            cmsg = libc::CMSG_NXTHDR(h, cmsg);
+        }
+    }
+    None
+}
