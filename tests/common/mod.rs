@@ -1,0 +1,446 @@
+//! Helpers shared by the integration tests: start the real `lifeline`
+//! binary on port 0, build queries and read replies with the `domain`
+//! crate (a real DNS library, not our own parser), send them over UDP and
+//! TCP, and run `kdig`/`dig` when installed.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use domain::base::iana::{Class, Rtype};
+use domain::base::{Message, MessageBuilder, Name};
+use domain::rdata::AllRecordData;
+
+/// How long a test waits for one reply.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The example zone shipped in `examples/`, used by most tests.
+pub fn example_zone() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/example.test.zone")
+}
+
+/// A running `lifeline serve`, stopped (by its PID) when dropped.
+pub struct Lifeline {
+    child: Child,
+    pub addr: SocketAddr,
+    pub addrs: Vec<SocketAddr>,
+    _dir: Option<TempDir>,
+}
+
+impl Lifeline {
+    /// Starts `lifeline serve ARGS` and waits until it reports its
+    /// addresses.
+    pub fn start(args: &[&str]) -> Lifeline {
+        Self::start_in(args, None)
+    }
+
+    /// Serves the example zone on 127.0.0.1, port 0, one UDP thread.
+    pub fn example() -> Lifeline {
+        let zone = format!("example.test={}", example_zone().display());
+        Self::start(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--zone",
+            &zone,
+            "--udp-threads",
+            "1",
+        ])
+    }
+
+    /// Serves a config file written into a temporary directory, with the
+    /// given zone files next to it.
+    pub fn with_config(config: &str, files: &[(&str, &str)]) -> Lifeline {
+        let dir = TempDir::new();
+        let path = dir.write("lifeline.toml", config);
+        for (name, text) in files {
+            dir.write(name, text);
+        }
+        Self::start_in(&["--config", path.to_str().unwrap()], Some(dir))
+    }
+
+    fn start_in(args: &[&str], dir: Option<TempDir>) -> Lifeline {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start lifeline");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addrs = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("lifeline: listening on ") {
+                        addrs.push(rest.split_whitespace().next().unwrap().parse().unwrap());
+                    } else if line.starts_with("lifeline: serving") {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "lifeline did not start (args {args:?}); status {:?}",
+                        child.wait()
+                    );
+                }
+            }
+        }
+        Lifeline {
+            child,
+            addr: addrs[0],
+            addrs,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGHUP (reload).
+    pub fn sighup(&self) {
+        signal(self.pid(), "HUP");
+    }
+
+    /// The directory of the config, for rewriting files before a reload.
+    pub fn dir(&self) -> &Path {
+        &self._dir.as_ref().expect("started with a config").0
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        signal(self.pid(), "TERM");
+        for _ in 0..50 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "lifeline-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What to put in a query.
+#[derive(Clone, Debug)]
+pub struct Q {
+    pub name: String,
+    pub rtype: Rtype,
+    pub class: Class,
+    pub id: u16,
+    pub rd: bool,
+    /// EDNS payload size; `None` = no OPT record.
+    pub edns: Option<u16>,
+    pub dnssec_ok: bool,
+    pub nsid: bool,
+}
+
+/// A query for NAME TYPE in class IN, without EDNS.
+pub fn q(name: &str, rtype: Rtype) -> Q {
+    Q {
+        name: name.into(),
+        rtype,
+        class: Class::IN,
+        id: 0x4242,
+        rd: false,
+        edns: None,
+        dnssec_ok: false,
+        nsid: false,
+    }
+}
+
+impl Q {
+    pub fn edns(mut self, size: u16) -> Q {
+        self.edns = Some(size);
+        self
+    }
+
+    pub fn class(mut self, class: Class) -> Q {
+        self.class = class;
+        self
+    }
+
+    pub fn dnssec_ok(mut self) -> Q {
+        self.dnssec_ok = true;
+        self
+    }
+
+    pub fn nsid(mut self) -> Q {
+        self.nsid = true;
+        self
+    }
+
+    pub fn rd(mut self) -> Q {
+        self.rd = true;
+        self
+    }
+
+    /// The query in wire format.
+    pub fn wire(&self) -> Vec<u8> {
+        let mut b = MessageBuilder::new_vec();
+        b.header_mut().set_id(self.id);
+        b.header_mut().set_rd(self.rd);
+        let mut b = b.question();
+        let name: Name<Vec<u8>> = self.name.parse().unwrap();
+        b.push((&name, self.rtype, self.class)).unwrap();
+        let mut b = b.additional();
+        if let Some(size) = self.edns {
+            b.opt(|opt| {
+                opt.set_udp_payload_size(size);
+                opt.set_dnssec_ok(self.dnssec_ok);
+                if self.nsid {
+                    opt.push_raw_option(domain::base::iana::OptionCode::NSID, 0, |_| Ok(()))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        b.finish()
+    }
+}
+
+/// Sends raw bytes over UDP; the reply, or `None` if none came in time.
+pub fn udp_raw(addr: SocketAddr, packet: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    let bind = if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let socket = UdpSocket::bind(bind).unwrap();
+    socket.set_read_timeout(Some(timeout)).unwrap();
+    socket.send_to(packet, addr).unwrap();
+    let mut buf = vec![0u8; 65535];
+    match socket.recv_from(&mut buf) {
+        Ok((n, from)) => {
+            assert_eq!(from, addr, "reply must come from the address queried");
+            buf.truncate(n);
+            Some(buf)
+        }
+        Err(_) => None,
+    }
+}
+
+/// Sends one query over UDP and parses the reply.
+pub fn udp(addr: SocketAddr, query: &Q) -> Reply {
+    let wire = query.wire();
+    let reply =
+        udp_raw(addr, &wire, REPLY_TIMEOUT).unwrap_or_else(|| panic!("no UDP reply to {query:?}"));
+    Reply::parse(reply, &wire)
+}
+
+/// Opens a TCP connection with a read timeout.
+pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, REPLY_TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+    stream
+}
+
+/// Writes one length-prefixed message.
+pub fn tcp_send(stream: &mut TcpStream, packet: &[u8]) {
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    stream.write_all(&framed).unwrap();
+}
+
+/// Reads one length-prefixed message.
+pub fn tcp_recv(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len)?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Sends one query over a new TCP connection and parses the reply.
+pub fn tcp(addr: SocketAddr, query: &Q) -> Reply {
+    let wire = query.wire();
+    let mut stream = tcp_connect(addr);
+    tcp_send(&mut stream, &wire);
+    Reply::parse(tcp_recv(&mut stream).expect("TCP reply"), &wire)
+}
+
+/// A parsed reply with the accessors the tests assert on.
+pub struct Reply {
+    pub msg: Message<Vec<u8>>,
+}
+
+impl Reply {
+    /// Parses a reply and checks what every reply must satisfy: QR set,
+    /// same ID, the question echoed byte for byte (case included).
+    pub fn parse(bytes: Vec<u8>, query: &[u8]) -> Reply {
+        let msg = Message::from_octets(bytes).expect("reply parses");
+        assert!(msg.header().qr(), "QR must be set in a reply");
+        assert_eq!(
+            msg.header().id(),
+            u16::from_be_bytes([query[0], query[1]]),
+            "ID must match"
+        );
+        if msg.header_counts().qdcount() == 1 {
+            let qend = 12 + domain_name_len(&query[12..]) + 4;
+            assert_eq!(
+                &msg.as_slice()[12..qend],
+                &query[12..qend],
+                "question must be echoed as sent"
+            );
+        }
+        Reply { msg }
+    }
+
+    pub fn len(&self) -> usize {
+        self.msg.as_slice().len()
+    }
+
+    /// The rcode including EDNS extended bits, e.g. "NOERROR", "BADVERS".
+    pub fn rcode(&self) -> String {
+        self.msg.opt_rcode().to_string()
+    }
+
+    pub fn aa(&self) -> bool {
+        self.msg.header().aa()
+    }
+
+    pub fn tc(&self) -> bool {
+        self.msg.header().tc()
+    }
+
+    pub fn ra(&self) -> bool {
+        self.msg.header().ra()
+    }
+
+    pub fn rd(&self) -> bool {
+        self.msg.header().rd()
+    }
+
+    fn section(&self, which: usize) -> Vec<String> {
+        let (_, answer, authority, additional) = self.msg.sections().unwrap();
+        let section = match which {
+            0 => answer,
+            1 => authority,
+            _ => additional,
+        };
+        section
+            .limit_to::<AllRecordData<_, _>>()
+            .filter_map(|r| r.ok())
+            .filter(|r| r.rtype() != Rtype::OPT)
+            .map(|r| r.to_string().replace('\t', " "))
+            .collect()
+    }
+
+    /// Answer records as "owner. TTL CLASS TYPE RDATA".
+    pub fn answer(&self) -> Vec<String> {
+        self.section(0)
+    }
+
+    pub fn authority(&self) -> Vec<String> {
+        self.section(1)
+    }
+
+    /// Additional records, without the OPT.
+    pub fn additional(&self) -> Vec<String> {
+        self.section(2)
+    }
+
+    /// The OPT record: (UDP payload size, version, DO, NSID payload).
+    pub fn opt(&self) -> Option<(u16, u8, bool, Option<Vec<u8>>)> {
+        let opt = self.msg.opt()?;
+        let nsid = opt
+            .opt()
+            .iter::<domain::base::opt::AllOptData<_, _>>()
+            .filter_map(Result::ok)
+            .find_map(|o| match o {
+                domain::base::opt::AllOptData::Nsid(n) => Some(n.as_slice().to_vec()),
+                _ => None,
+            });
+        Some((opt.udp_payload_size(), opt.version(), opt.dnssec_ok(), nsid))
+    }
+}
+
+fn domain_name_len(wire: &[u8]) -> usize {
+    let mut pos = 0;
+    while wire[pos] != 0 {
+        pos += 1 + wire[pos] as usize;
+    }
+    pos + 1
+}
+
+/// Runs an external client (`kdig`, `dig`) if installed. Without it the
+/// test is skipped with a printed reason, unless `LIFELINE_INTEROP=1`, where
+/// a missing tool is a failure.
+pub fn external_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("LIFELINE_INTEROP").as_deref() == Ok("1") {
+            panic!(
+                "{name} is required when LIFELINE_INTEROP=1 (install knot-dnsutils / bind9-dnsutils)"
+            );
+        }
+        eprintln!("skipping: {name} is not installed");
+    }
+    found
+}
+
+/// Runs a command and returns its stdout.
+pub fn run(program: &Path, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
