@@ -125,11 +125,18 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
     let line = text[start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
-    (!key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c)))
-    .then(|| key.to_string())
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.\"".contains(c);
+    if key.is_empty() || !key.chars().all(plain) {
+        return None;
+    }
+    // The table the key is in: the last `[table]` or `[[table]]` header above.
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(table.map_or_else(|| key.to_string(), |t| format!("{t}.{key}")))
 }
 
 fn resolve(
