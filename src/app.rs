@@ -206,33 +206,51 @@ impl Server {
         stats
     }
 
-    /// Waits for SIGHUP (reload) and SIGTERM/SIGINT (stop).
-    fn run_until_signalled(&self) -> anyhow::Result<()> {
+    /// Installs the handlers for the signals the server acts on. This must
+    /// happen before the server announces itself: until then SIGHUP's
+    /// default action ends the process, so a reload requested right after
+    /// startup would kill the server instead.
+    fn signals(&self) -> std::io::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
+        let _runtime = self.runtime.enter();
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Waits for SIGHUP (reload) and SIGTERM/SIGINT (stop).
+    fn run_until_signalled(&self, mut signals: Signals) -> anyhow::Result<()> {
         self.runtime.block_on(async {
-            let mut hup = signal(SignalKind::hangup())?;
-            let mut term = signal(SignalKind::terminate())?;
-            let mut int = signal(SignalKind::interrupt())?;
             loop {
                 tokio::select! {
-                    _ = hup.recv() => {
+                    _ = signals.hup.recv() => {
                         if let Err(e) = self.reload() {
                             tracing::error!("reload rejected, still serving the previous configuration: {e:#}");
                         }
                     }
-                    _ = term.recv() => return Ok(()),
-                    _ = int.recv() => return Ok(()),
+                    _ = signals.term.recv() => return Ok(()),
+                    _ = signals.int.recv() => return Ok(()),
                 }
             }
         })
     }
 }
 
+/// Handlers for the signals `serve` acts on.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
 /// `lifeline serve`: run until signalled.
 pub fn serve(sources: Sources) -> anyhow::Result<()> {
     let server = Server::start(sources)?;
+    let signals = server.signals().context("installing signal handlers")?;
     announce(&server);
-    server.run_until_signalled()?;
+    server.run_until_signalled(signals)?;
     for (i, s) in server.shutdown().iter().enumerate() {
         tracing::info!(
             worker = i,

@@ -43,9 +43,110 @@ struct Entry {
     counts: [u16; 3],
 }
 
+/// An answer whose compression pointers all move with the length of the
+/// question name: a zone's NXDOMAIN answer (SOA in the authority section),
+/// built for a question that holds only the apex. For a longer name under
+/// the same apex, the question grows by `d` octets in front of the apex, so
+/// every pointer, into the question or into the body, moves by `d`.
+#[derive(Debug, Clone)]
+pub struct Relocatable {
+    pub flags: u16,
+    pub counts: [u16; 3],
+    body: Box<[u8]>,
+    /// Offsets in `body` of each 2-octet compression pointer.
+    pointers: Box<[u16]>,
+    /// Length of the apex the body was built after.
+    base_len: usize,
+}
+
+impl Relocatable {
+    /// Takes the sections that follow the question in `msg` (whose question
+    /// name is the apex, `base_len` octets) and finds their pointers.
+    pub fn new(msg: &[u8], question_end: usize, base_len: usize) -> Option<Relocatable> {
+        let counts = [6, 8, 10].map(|at| u16::from_be_bytes([msg[at], msg[at + 1]]));
+        let records = counts.iter().map(|&c| c as usize).sum();
+        let pointers = pointer_offsets(msg, question_end, records)?;
+        let flags = u16::from_be_bytes([msg[2], msg[3]]) & (crate::dns::flags::AA | 0x000f);
+        Some(Relocatable {
+            flags,
+            counts,
+            body: msg[question_end..].into(),
+            pointers: pointers.into(),
+            base_len,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// Writes the body into `out` for a question name of `qname_len`
+    /// octets; `None` if a pointer would leave the 14-bit range.
+    #[inline]
+    pub fn write(&self, out: &mut [u8], qname_len: usize) -> Option<()> {
+        let shift = qname_len.checked_sub(self.base_len)?;
+        out.get_mut(..self.body.len())?.copy_from_slice(&self.body);
+        for &at in self.pointers.iter() {
+            let at = at as usize;
+            let target = usize::from(u16::from_be_bytes([out[at], out[at + 1]]) & 0x3fff) + shift;
+            if target > 0x3fff {
+                return None;
+            }
+            out[at..at + 2].copy_from_slice(&(0xc000 | target as u16).to_be_bytes());
+        }
+        Some(())
+    }
+}
+
+/// The offsets (relative to `start`) of every compression pointer in
+/// `records` resource records written by Lifeline from `start` on: in owner
+/// names and in the RDATA names RFC 3597 §4 lets us compress.
+fn pointer_offsets(msg: &[u8], start: usize, records: usize) -> Option<Vec<u16>> {
+    use crate::dns::rtype::{self, CompressLayout};
+    let mut pointers = Vec::new();
+    let name = |mut pos: usize, pointers: &mut Vec<u16>| -> Option<usize> {
+        loop {
+            let len = *msg.get(pos)?;
+            if len & 0xc0 == 0xc0 {
+                pointers.push(u16::try_from(pos - start).ok()?);
+                return Some(pos + 2);
+            }
+            pos += 1 + len as usize;
+            if len == 0 {
+                return Some(pos);
+            }
+        }
+    };
+    let mut pos = start;
+    for _ in 0..records {
+        pos = name(pos, &mut pointers)?;
+        let rtype = u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]);
+        let rdlen = usize::from(u16::from_be_bytes([*msg.get(pos + 8)?, *msg.get(pos + 9)?]));
+        let rdata = pos + 10;
+        match rtype::compressible_names(rtype) {
+            CompressLayout::Opaque => {}
+            CompressLayout::OneName { at } => {
+                name(rdata + at, &mut pointers)?;
+            }
+            CompressLayout::Soa => {
+                let rname = name(rdata, &mut pointers)?;
+                name(rname, &mut pointers)?;
+            }
+        }
+        pos = rdata + rdlen;
+    }
+    (pos == msg.len()).then_some(pointers)
+}
+
 /// The table of prebuilt answers.
 #[derive(Debug, Default)]
 pub struct PrebuiltTable {
+    /// Per zone (same index as `Zones`), its NXDOMAIN answer.
+    pub nxdomain: Vec<Option<Relocatable>>,
     /// Index into `entries` plus one; 0 is an empty slot.
     slots: Vec<u32>,
     entries: Vec<Entry>,
@@ -108,6 +209,12 @@ impl PrebuiltTable {
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.keys.capacity()
             + self.bodies.capacity()
+            + self
+                .nxdomain
+                .iter()
+                .flatten()
+                .map(Relocatable::len)
+                .sum::<usize>()
     }
 }
 
@@ -145,6 +252,11 @@ impl Builder {
             flags,
             counts,
         });
+    }
+
+    /// Sets the NXDOMAIN answers, one per zone.
+    pub fn nxdomain(&mut self, answers: Vec<Option<Relocatable>>) {
+        self.table.nxdomain = answers;
     }
 
     /// Lays out the open-addressing index at a load factor of at most 1/2.
@@ -199,6 +311,24 @@ mod tests {
         assert!(t.get(b"\x03www\x04test\x00", 15).is_none());
         assert!(t.get(b"\x03xyz\x04test\x00", 1).is_none());
         assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn relocated_pointers_follow_the_longer_question() {
+        // Question "test." at 12; body: one A record owned by a pointer to 12.
+        let mut msg = vec![0, 0, 0x84, 0x03, 0, 1, 0, 0, 0, 1, 0, 0];
+        msg.extend_from_slice(b"\x04test\x00\x00\x01\x00\x01");
+        let qend = msg.len();
+        msg.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+        let r = Relocatable::new(&msg, qend, 6).unwrap();
+        assert_eq!((r.flags, r.counts), (0x0403, [0, 1, 0]));
+        let mut out = [0u8; 16];
+        r.write(&mut out, 10).unwrap(); // "\x03www\x04test\x00": apex now at 16
+        assert_eq!(&out[..2], &[0xc0, 16]);
+        assert!(
+            r.write(&mut out, 3).is_none(),
+            "a name shorter than the apex is not under it"
+        );
     }
 
     #[test]

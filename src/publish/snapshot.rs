@@ -41,10 +41,16 @@ impl Zones {
     /// The most specific zone containing the lowercase wire name `key`.
     #[inline]
     pub fn find(&self, key: &[u8]) -> Option<&Zone> {
+        self.find_index(key).map(|i| &self.list[i])
+    }
+
+    /// Like [`Zones::find`], giving the zone's index.
+    #[inline]
+    pub fn find_index(&self, key: &[u8]) -> Option<usize> {
         let mut at = 0;
         loop {
             if let Some(&i) = self.by_apex.get(&key[at..]) {
-                return Some(&self.list[i]);
+                return Some(i);
             }
             let len = *key.get(at)? as usize;
             if len == 0 {
@@ -52,6 +58,10 @@ impl Zones {
             }
             at += 1 + len;
         }
+    }
+
+    pub fn get(&self, index: usize) -> &Zone {
+        &self.list[index]
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
@@ -128,6 +138,7 @@ fn prebuilt_types(
 
 fn prebuild(snapshot: &Snapshot) -> PrebuiltTable {
     let mut builder = prebuilt::Builder::default();
+    builder.nxdomain(snapshot.zones.iter().map(nxdomain_answer).collect());
     let mut packet = Vec::with_capacity(512);
     let mut out = vec![0u8; u16::MAX as usize];
     for zone in snapshot.zones.iter() {
@@ -155,6 +166,32 @@ fn prebuild(snapshot: &Snapshot) -> PrebuiltTable {
         }
     }
     builder.finish()
+}
+
+/// The zone's NXDOMAIN answer (RFC 2308 §2.1: SOA in the authority
+/// section, negative TTL), relocatable to any name under the apex.
+fn nxdomain_answer(zone: &Zone) -> Option<prebuilt::Relocatable> {
+    let mut msg = vec![0u8; 4096];
+    let mut packet = Vec::new();
+    synthetic_query(&mut packet, zone.key(), crate::dns::rtype::A);
+    msg[..packet.len()].copy_from_slice(&packet);
+    let mut w = crate::dns::Writer::new(&mut msg, packet.len(), 4096);
+    w.remember_name(HEADER_LEN, zone.key());
+    for rdata in &zone.soa.rdata {
+        w.record(
+            zone.apex.wire(),
+            rtype::SOA,
+            CLASS_IN,
+            zone.negative_ttl,
+            rdata,
+        )
+        .ok()?;
+    }
+    let end = w.pos();
+    let reply_flags = flags::QR | flags::AA | crate::dns::rcode::NXDOMAIN;
+    msg[2..4].copy_from_slice(&reply_flags.to_be_bytes());
+    msg[8..10].copy_from_slice(&(zone.soa.rdata.len() as u16).to_be_bytes());
+    prebuilt::Relocatable::new(&msg[..end], packet.len(), zone.key().len())
 }
 
 /// A query for (name, type) without EDNS, as a client would send it.

@@ -29,6 +29,10 @@ pub struct Node {
     pub rrsets: Vec<Rrset>,
     /// NS records below the apex: a zone cut (RFC 1034 §4.2.1).
     pub cut: bool,
+    /// At or below a zone cut: answered by referral, never from here.
+    pub occluded: bool,
+    /// `*.<this name>` exists: names below may be synthesised (RFC 4592).
+    pub wildcard_child: bool,
 }
 
 impl Node {
@@ -115,6 +119,7 @@ impl Zone {
             })?;
             node.cut = node_key != &key && node.rrset(rtype::NS).is_some();
         }
+        mark_occluded_and_wildcards(&key, &mut nodes);
         let negative_ttl = soa.ttl.min(soa_minimum(&soa.rdata[0]));
         Ok(Zone {
             apex,
@@ -175,6 +180,38 @@ fn empty_node(name: &Name) -> Node {
         name: name.clone(),
         rrsets: Vec::new(),
         cut: false,
+        occluded: false,
+        wildcard_child: false,
+    }
+}
+
+/// Sets `occluded` and `wildcard_child` once the cuts are known.
+fn mark_occluded_and_wildcards(apex: &[u8], nodes: &mut FxHashMap<Box<[u8]>, Node>) {
+    let at_or_below_cut = |key: &[u8], nodes: &FxHashMap<Box<[u8]>, Node>| {
+        let mut name = key;
+        while name.len() > apex.len() {
+            if nodes.get(name).is_some_and(|n| n.cut) {
+                return true;
+            }
+            name = &name[1 + name[0] as usize..];
+        }
+        false
+    };
+    let flags: Vec<(Box<[u8]>, bool, bool)> = nodes
+        .keys()
+        .map(|key| {
+            let wildcard = [&[1, b'*'][..], key].concat();
+            (
+                key.clone(),
+                at_or_below_cut(key, nodes),
+                nodes.contains_key(&wildcard[..]),
+            )
+        })
+        .collect();
+    for (key, occluded, wildcard_child) in flags {
+        let node = nodes.get_mut(&key).expect("key taken from the map");
+        node.occluded = occluded;
+        node.wildcard_child = wildcard_child;
     }
 }
 

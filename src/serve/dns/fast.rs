@@ -10,7 +10,7 @@
 
 use super::query::{self, NameBuf};
 use crate::dns::{CLASS_IN, HEADER_LEN, flags, rtype};
-use crate::publish::prebuilt::OTHER_TYPES;
+use crate::publish::prebuilt::{OTHER_TYPES, Prebuilt, Relocatable};
 use crate::publish::snapshot::Snapshot;
 
 /// Answers the query in `buf[..len]` in place; returns the reply length,
@@ -50,31 +50,76 @@ pub fn answer_in_place(snapshot: &Snapshot, buf: &mut [u8], len: usize) -> Optio
         return None;
     };
     let table = &snapshot.prebuilt;
-    let found = table
+    let found = match table
         .get(key.as_slice(), qtype)
-        .or_else(|| table.get(key.as_slice(), OTHER_TYPES))?;
+        .or_else(|| table.get(key.as_slice(), OTHER_TYPES))
+    {
+        Some(prebuilt) => Found::Prebuilt(prebuilt),
+        None => Found::NxDomain(nxdomain(snapshot, key.as_slice())?),
+    };
+    let (flags, counts, body_len) = match &found {
+        Found::Prebuilt(p) => (p.flags, p.counts, p.body.len()),
+        Found::NxDomain(r) => (r.flags, r.counts, r.len()),
+    };
     let limit = match edns {
         None => super::answer::PLAIN_UDP_SIZE,
         Some((size, _)) => usize::from(size.clamp(512, snapshot.edns_udp_size)),
     };
     let opt_len = if edns.is_some() { 11 } else { 0 };
-    let end = question_end + found.body.len();
+    let end = question_end + body_len;
     if end + opt_len > limit.min(buf.len()) {
         return None;
     }
-    let reply_flags = flags::QR | (header_flags & (flags::RD | flags::CD)) | found.flags;
+    match found {
+        Found::Prebuilt(p) => buf[question_end..end].copy_from_slice(p.body),
+        Found::NxDomain(r) => r.write(&mut buf[question_end..end], qname_end - HEADER_LEN)?,
+    }
+    let reply_flags = flags::QR | (header_flags & (flags::RD | flags::CD)) | flags;
     buf[2..4].copy_from_slice(&reply_flags.to_be_bytes());
-    buf[6..8].copy_from_slice(&found.counts[0].to_be_bytes());
-    buf[8..10].copy_from_slice(&found.counts[1].to_be_bytes());
-    let arcount = found.counts[2] + u16::from(edns.is_some());
+    buf[6..8].copy_from_slice(&counts[0].to_be_bytes());
+    buf[8..10].copy_from_slice(&counts[1].to_be_bytes());
+    let arcount = counts[2] + u16::from(edns.is_some());
     buf[10..12].copy_from_slice(&arcount.to_be_bytes());
-    buf[question_end..end].copy_from_slice(found.body);
     if let Some((_, dnssec_ok)) = edns {
         let size = snapshot.edns_udp_size.to_be_bytes();
         let do_bit = if dnssec_ok { 0x80 } else { 0 };
         buf[end..end + 11].copy_from_slice(&[0, 0, 41, size[0], size[1], 0, 0, do_bit, 0, 0, 0]);
     }
     Some(end + opt_len)
+}
+
+/// What the reply body comes from.
+enum Found<'a> {
+    Prebuilt(Prebuilt<'a>),
+    NxDomain(&'a Relocatable),
+}
+
+/// The zone's relocatable NXDOMAIN answer when `key` certainly does not
+/// exist: no node of its own, and its closest encloser is neither at or
+/// below a cut (a referral) nor the parent of a wildcard (RFC 4592 §4.1).
+/// Anything else is left to the general path.
+#[inline]
+fn nxdomain<'a>(snapshot: &'a Snapshot, key: &[u8]) -> Option<&'a Relocatable> {
+    let index = snapshot.zones.find_index(key)?;
+    let zone = snapshot.zones.get(index);
+    if zone.node(key).is_some() {
+        return None;
+    }
+    let apex_at = key.len() - zone.key().len();
+    let mut at = 1 + key[0] as usize;
+    let encloser = loop {
+        if at >= apex_at {
+            break zone.apex_node();
+        }
+        if let Some(node) = zone.node(&key[at..]) {
+            break node;
+        }
+        at += 1 + key[at] as usize;
+    };
+    if encloser.occluded || encloser.wildcard_child {
+        return None;
+    }
+    snapshot.prebuilt.nxdomain.get(index)?.as_ref()
 }
 
 /// The question name, lowered, and where it ends; `None` if it is not a
@@ -100,4 +145,88 @@ fn read_opt(snapshot: &Snapshot, opt: &[u8]) -> Option<(u16, bool)> {
         return None;
     }
     Some((u16::from_be_bytes([opt[3], opt[4]]), opt[7] & 0x80 != 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::dns::answer::{self, Transport};
+
+    fn example_snapshot() -> Snapshot {
+        let zone = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example.test.zone");
+        let sources = crate::config::Sources {
+            zones: vec![format!("example.test={zone}")],
+            listen: vec!["127.0.0.1:0".into()],
+            ..Default::default()
+        };
+        let mut config = crate::config::load(&sources).unwrap();
+        crate::publish::build_snapshot(&mut config).unwrap()
+    }
+
+    fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
+        let mut p = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)];
+        p.extend_from_slice(crate::dns::Name::parse(name).unwrap().wire());
+        p.extend_from_slice(&qtype.to_be_bytes());
+        p.extend_from_slice(&[0, 1]);
+        if edns {
+            p.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0]);
+        }
+        p
+    }
+
+    /// The hot path is an optimisation: whenever it answers, the general
+    /// path gives the same bytes.
+    #[test]
+    fn fast_answers_equal_general_answers() {
+        let snapshot = example_snapshot();
+        let names = [
+            "www.example.test",
+            "WwW.Example.TEST",
+            "example.test",
+            "nx.example.test",
+            "a.b.c.nx.example.test",
+            "x.lab.example.test",
+            "nx.apps.example.test",
+            "x.sub.example.test",
+            "sub.example.test",
+            "static.example.test",
+            "private.example.test",
+        ];
+        let mut fast_count = 0;
+        for name in names {
+            for qtype in [1, 2, 6, 15, 16, 28, 33, 43, 65280] {
+                for edns in [false, true] {
+                    let q = query(name, qtype, edns);
+                    let mut buf = [0u8; 4096];
+                    buf[..q.len()].copy_from_slice(&q);
+                    let Some(n) = answer_in_place(&snapshot, &mut buf, q.len()) else {
+                        continue;
+                    };
+                    fast_count += 1;
+                    let mut general = vec![0u8; 65535];
+                    let m = answer::respond(&snapshot, &q, Transport::Udp, &mut general).unwrap();
+                    assert_eq!(&buf[..n], &general[..m], "{name} type {qtype} edns {edns}");
+                }
+            }
+        }
+        assert!(
+            fast_count > 100,
+            "the hot path took only {fast_count} queries"
+        );
+    }
+
+    #[test]
+    fn nxdomain_goes_fast_only_where_no_wildcard_or_cut_applies() {
+        let snapshot = example_snapshot();
+        let fast = |name: &str| {
+            let q = query(name, 1, false);
+            let mut buf = [0u8; 4096];
+            buf[..q.len()].copy_from_slice(&q);
+            answer_in_place(&snapshot, &mut buf, q.len()).map(|_| buf[3] & 0x0f)
+        };
+        assert_eq!(fast("nx.example.test"), Some(3));
+        assert_eq!(fast("deep.nx.example.test"), Some(3));
+        assert_eq!(fast("x.apps.example.test"), None, "wildcard *.apps applies");
+        assert_eq!(fast("x.sub.example.test"), None, "below a cut: referral");
+    }
 }

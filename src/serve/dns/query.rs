@@ -120,23 +120,36 @@ pub fn question_name_end(packet: &[u8], mut pos: usize) -> Option<usize> {
 }
 
 /// Skips a possibly compressed name in a record; returns its end.
+///
+/// The pointers are followed to check the whole name, since a name that
+/// never ends is as malformed as one cut off. RFC 1035 §4.1.4: a pointer
+/// refers to a *prior* occurrence of a name, so each must point before the
+/// labels that led to it (and past the header). That rules out forward
+/// pointers and loops, however many hops they take, and bounds the walk;
+/// the name they spell must be valid (RFC 1035 §2.3.4).
 fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
-    let start = pos;
+    let mut segment = pos;
+    let mut end = None;
+    let mut name_len = 0;
     loop {
         let len = *packet.get(pos)?;
         match len & 0xc0 {
             0xc0 => {
                 let target = (usize::from(len & 0x3f) << 8) | usize::from(*packet.get(pos + 1)?);
-                // RFC 1035 §4.1.4: a pointer refers to a prior occurrence.
-                return (target < start).then_some(pos + 2);
-            }
-            0x00 => {
-                pos += 1 + len as usize;
-                if pos - start > MAX_NAME_LEN {
+                if target >= segment || target < HEADER_LEN {
                     return None;
                 }
+                end.get_or_insert(pos + 2);
+                (pos, segment) = (target, target);
+            }
+            0x00 => {
+                name_len += 1 + len as usize;
+                if name_len > MAX_NAME_LEN {
+                    return None;
+                }
+                pos += 1 + len as usize;
                 if len == 0 {
-                    return Some(pos);
+                    return Some(end.unwrap_or(pos));
                 }
             }
             _ => return None,
@@ -306,6 +319,42 @@ mod tests {
         let overrun = [0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 8, 0, 3, 0, 9, 1, 2, 3, 4];
         assert!(is_formerr(&query(b"\x04test\x00", 1, &overrun, 1)));
         assert!(is_formerr(&query(b"\x04test\x00", 1, b"junk", 0)));
+    }
+
+    /// A query for www.test with ARCOUNT 2 and these two records.
+    fn with_records(records: &[u8]) -> Vec<u8> {
+        query(b"\x03www\x04test\x00", 1, records, 2)
+    }
+
+    #[test]
+    fn record_owner_names_may_point_back() {
+        // Record 1 owned by "mail" + pointer to "test" in the question
+        // (offset 16); record 2 owned by a pointer to record 1's owner.
+        let first = 12 + 10 + 4;
+        let mut records = b"\x04mail\xc0\x10\x00\x01\x00\x01\0\0\0\0\x00\x00".to_vec();
+        records.extend_from_slice(&[0xc0, first as u8, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert!(parse(&with_records(&records)).is_ok());
+    }
+
+    #[test]
+    fn pointer_loops_in_records_are_formerr_however_many_hops() {
+        let is_formerr = |p: &[u8]| matches!(parse(p), Err(Reject::Error { rcode: 1, .. }));
+        let first = 12 + 10 + 4;
+        // A pointer to itself.
+        let own = [&[0xc0, first as u8][..], &[0, 1, 0, 1, 0, 0, 0, 0, 0, 0]].concat();
+        assert!(is_formerr(&query(b"\x03www\x04test\x00", 1, &own, 1)));
+        // Two hops: record 1 (root-owned, type NULL) has in its RDATA a
+        // pointer to record 2's owner, which points back into that RDATA.
+        // Each pointer points backwards from where it sits; followed, they
+        // never end (issue 3 §5, tests/malformed/additional_pointer_loop_two_hops.bin).
+        let rdata_at = first + 1 + 10;
+        let second = rdata_at + 2;
+        let mut records = vec![0, 0, 10, 0, 1, 0, 0, 0, 0, 0, 2, 0xc0, second as u8];
+        records.extend_from_slice(&[0xc0, rdata_at as u8, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert!(is_formerr(&with_records(&records)));
+        // A pointer into the header.
+        let header = [&[0xc0, 2][..], &[0, 1, 0, 1, 0, 0, 0, 0, 0, 0]].concat();
+        assert!(is_formerr(&query(b"\x03www\x04test\x00", 1, &header, 1)));
     }
 
     #[test]
