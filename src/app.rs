@@ -35,8 +35,11 @@ pub fn init_logging() {
 
 /// Loads and checks everything a server would, then builds the snapshot.
 fn load(sources: &Sources) -> anyhow::Result<(Config, Snapshot)> {
+    let started = std::time::Instant::now();
     let mut config = config::load(sources)?;
+    let read = started.elapsed();
     let snapshot = publish::build_snapshot(&mut config)?;
+    tracing::debug!(read = ?read, built = ?(started.elapsed() - read), "configuration and zones loaded");
     Ok((config, snapshot))
 }
 

@@ -16,8 +16,12 @@ pub struct Full;
 /// Compression pointers can address only the first 16 KiB of a message.
 const MAX_POINTER_TARGET: usize = 0x3fff;
 /// How many name positions are remembered for compression. Beyond this,
-/// names are still written correctly, just less compactly.
-const MAX_TARGETS: usize = 96;
+/// names are still written correctly, just less compactly. 256 covers a
+/// question of the most labels a name can have (127) and one more such
+/// name, so that an answer made of one record of two names (the NXDOMAIN
+/// answer's SOA) is compressed the same whatever the question: the hot
+/// path's relocated NXDOMAIN answer relies on it (`serve::dns::fast`).
+const MAX_TARGETS: usize = 256;
 /// Longest chain of pointers followed when comparing names.
 const MAX_POINTER_HOPS: usize = 32;
 

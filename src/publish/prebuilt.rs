@@ -222,8 +222,11 @@ impl PrebuiltTable {
 #[derive(Debug, Default)]
 pub struct Builder {
     table: PrebuiltTable,
-    key_offsets: FxHashMap<Box<[u8]>, u32>,
-    body_offsets: FxHashMap<Box<[u8]>, u32>,
+    /// Offset of the last key stored: entries of one name come together.
+    last_key: Option<(u32, u8)>,
+    /// Negative answers (no answer records) repeat across names of equal
+    /// length; they are stored once.
+    negative_bodies: FxHashMap<Box<[u8]>, u32>,
 }
 
 impl Builder {
@@ -234,14 +237,27 @@ impl Builder {
             return;
         };
         let t = &mut self.table;
-        let key_off = *self.key_offsets.entry(key.into()).or_insert_with(|| {
-            t.keys.extend_from_slice(key);
-            (t.keys.len() - key.len()) as u32
-        });
-        let body_off = *self.body_offsets.entry(body.into()).or_insert_with(|| {
+        let key_off = match self.last_key {
+            Some((off, len)) if t.keys[off as usize..off as usize + len as usize] == *key => off,
+            _ => {
+                t.keys.extend_from_slice(key);
+                let off = (t.keys.len() - key.len()) as u32;
+                self.last_key = Some((off, key_len));
+                off
+            }
+        };
+        let mut store = |body: &[u8]| {
             t.bodies.extend_from_slice(body);
             (t.bodies.len() - body.len()) as u32
-        });
+        };
+        let body_off = if counts[0] == 0 {
+            *self
+                .negative_bodies
+                .entry(body.into())
+                .or_insert_with(|| store(body))
+        } else {
+            store(body)
+        };
         t.entries.push(Entry {
             hash: hash(key, qtype),
             key_off,
@@ -339,6 +355,7 @@ mod tests {
         }
         let t = b.finish();
         assert_eq!(t.bodies.len(), b"same nodata body".len());
+        assert_eq!(t.keys.len(), 100 * 3);
         assert!(t.get(&[1, 42, 0], 0).is_some());
     }
 }

@@ -96,7 +96,9 @@ impl Snapshot {
             edns_udp_size,
             prebuilt: PrebuiltTable::default(),
         };
+        let started = std::time::Instant::now();
         snapshot.prebuilt = prebuild(&snapshot);
+        tracing::debug!(took = ?started.elapsed(), answers = snapshot.prebuilt.len(), "answers prebuilt");
         snapshot
     }
 }
@@ -112,13 +114,8 @@ pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
 /// | zone cut              | DS (NODATA) and "other types" (the referral)        |
 /// | CNAME                 | CNAME, A, AAAA and every type present in the zone   |
 /// | anything else         | each type present, and "other types" (NODATA)       |
-fn prebuilt_types(
-    zone: &Zone,
-    key: &[u8],
-    node: &super::zone::Node,
-    zone_types: &[u16],
-) -> Vec<u16> {
-    if zone.is_below_cut(key) {
+fn prebuilt_types(node: &super::zone::Node, zone_types: &[u16]) -> Vec<u16> {
+    if node.occluded && !node.cut {
         return Vec::new();
     }
     if node.cut {
@@ -149,7 +146,7 @@ fn prebuild(snapshot: &Snapshot) -> PrebuiltTable {
         zone_types.sort_unstable();
         zone_types.dedup();
         for (key, node) in zone.nodes() {
-            for qtype in prebuilt_types(zone, key, node, &zone_types) {
+            for qtype in prebuilt_types(node, &zone_types) {
                 synthetic_query(&mut packet, key, qtype);
                 let Ok(q) = query::parse(&packet) else {
                     continue;

@@ -5,6 +5,8 @@
 //! [`Zone::build`] checks what RFC 1034/2181 require of zone data and turns
 //! a violation into a [`ZoneError`] that names the file and line.
 
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 
 use crate::config::zonefile::SourcedRecord;
@@ -33,6 +35,8 @@ pub struct Node {
     pub occluded: bool,
     /// `*.<this name>` exists: names below may be synthesised (RFC 4592).
     pub wildcard_child: bool,
+    /// Where its first record was written (0 for an empty non-terminal).
+    pub line: usize,
 }
 
 impl Node {
@@ -70,53 +74,37 @@ impl Zone {
         };
         let key: Box<[u8]> = apex.lowercase().wire().into();
         let mut nodes: FxHashMap<Box<[u8]>, Node> = FxHashMap::default();
-        let mut lines: FxHashMap<(Box<[u8]>, u16), usize> = FxHashMap::default();
         let record_count = records.len();
         for SourcedRecord { record, line } in records {
             check_record(&apex, &record).map_err(|m| fail(line, m))?;
-            let owner_key: Box<[u8]> = record.owner.lowercase().wire().into();
-            lines
-                .entry((owner_key.clone(), record.rtype))
-                .or_insert(line);
-            let node = nodes
-                .entry(owner_key)
-                .or_insert_with(|| empty_node(&record.owner));
-            add_to_node(node, record).map_err(|m| fail(line, m))?;
+            let owner_key: Box<[u8]> = record.owner.wire().to_ascii_lowercase().into();
+            let node = match nodes.entry(owner_key) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert(empty_node(record.owner.clone(), line)),
+            };
+            add_to_node(node, record);
         }
         add_empty_non_terminals(&apex, &mut nodes);
-        let apex_node = nodes.get(&key[..]).cloned();
+        let apex_node = nodes.get(&key[..]);
+        let apex_line = apex_node.map_or(1, |n| n.line);
         let soa = apex_node
-            .as_ref()
             .and_then(|n| n.rrset(rtype::SOA).cloned())
             .ok_or_else(|| fail(1, "no SOA record at the zone apex (RFC 1035 §5.2)".into()))?;
         if soa.rdata.len() != 1 {
-            let line = lines[&(key.clone(), rtype::SOA)];
-            return Err(fail(
-                line,
-                format!(
-                    "{} SOA records at the apex; exactly one is allowed",
-                    soa.rdata.len()
-                ),
-            ));
+            let message = format!(
+                "{} SOA records at the apex; exactly one is allowed",
+                soa.rdata.len()
+            );
+            return Err(fail(apex_line, message));
         }
-        if apex_node
-            .as_ref()
-            .and_then(|n| n.rrset(rtype::NS))
-            .is_none()
-        {
+        if apex_node.and_then(|n| n.rrset(rtype::NS)).is_none() {
             return Err(fail(
-                1,
+                apex_line,
                 "no NS records at the zone apex (RFC 1034 §4.2.1)".into(),
             ));
         }
         for (node_key, node) in nodes.iter_mut() {
-            check_node(node, node_key == &key).map_err(|m| {
-                let rtype = node.rrsets.first().map_or(0, |r| r.rtype);
-                fail(
-                    lines.get(&(node_key.clone(), rtype)).copied().unwrap_or(1),
-                    m,
-                )
-            })?;
+            check_node(node, node_key == &key).map_err(|m| fail(node.line, m))?;
             node.cut = node_key != &key && node.rrset(rtype::NS).is_some();
         }
         mark_occluded_and_wildcards(&key, &mut nodes);
@@ -160,34 +148,36 @@ impl Zone {
         let at = rdata.len() - 20;
         u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]])
     }
-
-    /// Whether the node at `key` lies strictly below a zone cut, i.e. is
-    /// glue or occluded data (RFC 1034 §4.2.1).
-    pub fn is_below_cut(&self, key: &[u8]) -> bool {
-        let mut name = key;
-        while name.len() > self.key.len() {
-            name = &name[1 + name[0] as usize..];
-            if name.len() > self.key.len() && self.nodes.get(name).is_some_and(|n| n.cut) {
-                return true;
-            }
-        }
-        false
-    }
 }
 
-fn empty_node(name: &Name) -> Node {
+fn empty_node(name: Name, line: usize) -> Node {
     Node {
-        name: name.clone(),
+        name,
         rrsets: Vec::new(),
         cut: false,
         occluded: false,
         wildcard_child: false,
+        line,
     }
 }
 
-/// Sets `occluded` and `wildcard_child` once the cuts are known.
+/// Sets `occluded` and `wildcard_child` once the cuts are known. Both are
+/// rare, so only the nodes concerned are visited.
 fn mark_occluded_and_wildcards(apex: &[u8], nodes: &mut FxHashMap<Box<[u8]>, Node>) {
-    let at_or_below_cut = |key: &[u8], nodes: &FxHashMap<Box<[u8]>, Node>| {
+    let wildcard_parents: Vec<Box<[u8]>> = nodes
+        .keys()
+        .filter(|k| k.starts_with(&[1, b'*']))
+        .map(|k| k[2..].into())
+        .collect();
+    for parent in wildcard_parents {
+        if let Some(node) = nodes.get_mut(&parent) {
+            node.wildcard_child = true;
+        }
+    }
+    if !nodes.values().any(|n| n.cut) {
+        return;
+    }
+    let at_or_below_cut = |key: &[u8]| {
         let mut name = key;
         while name.len() > apex.len() {
             if nodes.get(name).is_some_and(|n| n.cut) {
@@ -197,21 +187,16 @@ fn mark_occluded_and_wildcards(apex: &[u8], nodes: &mut FxHashMap<Box<[u8]>, Nod
         }
         false
     };
-    let flags: Vec<(Box<[u8]>, bool, bool)> = nodes
+    let occluded: Vec<Box<[u8]>> = nodes
         .keys()
-        .map(|key| {
-            let wildcard = [&[1, b'*'][..], key].concat();
-            (
-                key.clone(),
-                at_or_below_cut(key, nodes),
-                nodes.contains_key(&wildcard[..]),
-            )
-        })
+        .filter(|k| at_or_below_cut(k))
+        .cloned()
         .collect();
-    for (key, occluded, wildcard_child) in flags {
-        let node = nodes.get_mut(&key).expect("key taken from the map");
-        node.occluded = occluded;
-        node.wildcard_child = wildcard_child;
+    for key in occluded {
+        nodes
+            .get_mut(&key)
+            .expect("key taken from the map")
+            .occluded = true;
     }
 }
 
@@ -245,7 +230,7 @@ fn check_record(apex: &Name, record: &Record) -> Result<(), String> {
 
 /// Adds a record to its RRset: duplicates are dropped (RFC 2181 §5), a TTL
 /// that differs from the RRset's is lowered to the smallest (RFC 2181 §5.2).
-fn add_to_node(node: &mut Node, record: Record) -> Result<(), String> {
+fn add_to_node(node: &mut Node, record: Record) {
     let Record {
         owner,
         rtype,
@@ -272,7 +257,6 @@ fn add_to_node(node: &mut Node, record: Record) -> Result<(), String> {
             node.rrsets.sort_by_key(|r| r.rtype);
         }
     }
-    Ok(())
 }
 
 /// RFC 1034 §3.6.2 / RFC 2181 §10.1: a CNAME is alone at its name, and
@@ -309,7 +293,7 @@ fn add_empty_non_terminals(apex: &Name, nodes: &mut FxHashMap<Box<[u8]>, Node>) 
             if nodes.contains_key(&key) {
                 break;
             }
-            nodes.insert(key, empty_node(&parent));
+            nodes.insert(key, empty_node(parent.clone(), 0));
             name = parent;
         }
     }

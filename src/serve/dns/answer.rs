@@ -487,7 +487,7 @@ fn additional(ctx: &Ctx<'_>, resp: &mut Response<'_>, rrset: &Rrset) {
         let Some(node) = zone.node(key.as_slice()) else {
             continue;
         };
-        if zone.is_below_cut(key.as_slice()) {
+        if node.occluded {
             continue;
         }
         for rtype in [rtype::A, rtype::AAAA] {

@@ -11,7 +11,9 @@
 use super::query::{self, NameBuf};
 use crate::dns::{CLASS_IN, HEADER_LEN, flags, rtype};
 use crate::publish::prebuilt::{OTHER_TYPES, Prebuilt, Relocatable};
+use crate::dns::name::{label_offsets, wire_len};
 use crate::publish::snapshot::Snapshot;
+use crate::publish::zone::Zone;
 
 /// Answers the query in `buf[..len]` in place; returns the reply length,
 /// or `None` when the general path must decide.
@@ -96,8 +98,10 @@ enum Found<'a> {
 
 /// The zone's relocatable NXDOMAIN answer when `key` certainly does not
 /// exist: no node of its own, and its closest encloser is neither at or
-/// below a cut (a referral) nor the parent of a wildcard (RFC 4592 §4.1).
-/// Anything else is left to the general path.
+/// below a cut (a referral) nor the parent of a wildcard (RFC 4592 §4.1),
+/// and when the relocated bytes are the general path's (see
+/// [`soa_compresses_into_question`]). Anything else is left to the general
+/// path.
 #[inline]
 fn nxdomain<'a>(snapshot: &'a Snapshot, key: &[u8]) -> Option<&'a Relocatable> {
     let index = snapshot.zones.find_index(key)?;
@@ -119,7 +123,38 @@ fn nxdomain<'a>(snapshot: &'a Snapshot, key: &[u8]) -> Option<&'a Relocatable> {
     if encloser.occluded || encloser.wildcard_child {
         return None;
     }
+    if soa_compresses_into_question(zone, key, apex_at) {
+        return None;
+    }
     snapshot.prebuilt.nxdomain.get(index)?.as_ref()
+}
+
+/// Whether the SOA's MNAME or RNAME shares more than the apex with the
+/// question name `key` (e.g. `x.ns1.example.test` and MNAME
+/// `ns1.example.test`). The general path then compresses that name into
+/// the question (RFC 1035 §4.1.4), while the relocatable body, built for a
+/// question holding only the apex, spells it down to the apex: both are
+/// valid, but the hot path must give the general path's bytes. Any such
+/// shared suffix ends in the question's label just above the apex, so
+/// checking that one suffix is enough; a byte match that is not at a label
+/// boundary only sends the query to the general path.
+fn soa_compresses_into_question(zone: &Zone, key: &[u8], apex_at: usize) -> bool {
+    let Some(above_apex) = label_offsets(key).take_while(|&at| at < apex_at).last() else {
+        return true;
+    };
+    let shared = &key[above_apex..];
+    let soa = &zone.soa.rdata[0];
+    let Some(mname_len) = wire_len(soa) else {
+        return true;
+    };
+    let (mname, rest) = soa.split_at(mname_len);
+    let Some(rname_len) = wire_len(rest) else {
+        return true;
+    };
+    let ends_with_shared = |name: &[u8]| {
+        name.len() >= shared.len() && name[name.len() - shared.len()..].eq_ignore_ascii_case(shared)
+    };
+    ends_with_shared(mname) || ends_with_shared(&rest[..rname_len])
 }
 
 /// The question name, lowered, and where it ends; `None` if it is not a
@@ -179,7 +214,14 @@ mod tests {
     #[test]
     fn fast_answers_equal_general_answers() {
         let snapshot = example_snapshot();
+        // 120 labels under the zone: 254 octets, more labels than the
+        // writer once remembered for compression.
+        let long = format!("{}example.test", "a.".repeat(120));
         let names = [
+            long.as_str(),
+            // Share more than the apex with the SOA's MNAME / RNAME.
+            "x.ns1.example.test",
+            "deep.x.HostMaster.example.test",
             "www.example.test",
             "WwW.Example.TEST",
             "example.test",
