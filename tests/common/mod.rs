@@ -7,11 +7,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
-use domain::base::iana::{Class, Rtype};
+use domain::base::iana::{Class, Opcode, OptionCode, Rtype};
 use domain::base::{Message, MessageBuilder, Name};
 use domain::rdata::AllRecordData;
 
@@ -23,11 +23,21 @@ pub fn example_zone() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/example.test.zone")
 }
 
+/// A zone file kept for the tests in `tests/zones/`.
+pub fn test_zone(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/zones")
+        .join(name)
+}
+
 /// A running `lifeline serve`, stopped (by its PID) when dropped.
 pub struct Lifeline {
     child: Child,
     pub addr: SocketAddr,
     pub addrs: Vec<SocketAddr>,
+    /// Every line the server wrote to stderr so far (also echoed to the
+    /// test's stderr).
+    log: Arc<Mutex<Vec<String>>>,
     _dir: Option<TempDir>,
 }
 
@@ -40,15 +50,21 @@ impl Lifeline {
 
     /// Serves the example zone on 127.0.0.1, port 0, one UDP thread.
     pub fn example() -> Lifeline {
-        let zone = format!("example.test={}", example_zone().display());
-        Self::start(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--zone",
-            &zone,
-            "--udp-threads",
-            "1",
-        ])
+        Self::zone_files(&[("example.test", &example_zone())])
+    }
+
+    /// Serves zone files given as (origin, path) in quick mode, on
+    /// 127.0.0.1 port 0 with one UDP thread.
+    pub fn zone_files(zones: &[(&str, &Path)]) -> Lifeline {
+        let flags: Vec<String> = zones
+            .iter()
+            .map(|(origin, path)| format!("{origin}={}", path.display()))
+            .collect();
+        let mut args = vec!["--listen", "127.0.0.1:0", "--udp-threads", "1"];
+        for flag in &flags {
+            args.extend(["--zone", flag.as_str()]);
+        }
+        Self::start(&args)
     }
 
     /// Serves a config file written into a temporary directory, with the
@@ -62,14 +78,36 @@ impl Lifeline {
         Self::start_in(&["--config", path.to_str().unwrap()], Some(dir))
     }
 
+    /// Serves the given zones (origin, zone-file text) from a config file
+    /// that listens on 127.0.0.1 port 0 with one UDP thread. `server` and
+    /// `limits` are extra lines for those tables, e.g. `identity = "x"`.
+    pub fn with_zones(server: &str, limits: &str, zones: &[(&str, &str)]) -> Lifeline {
+        let names: Vec<String> = zones.iter().map(|(o, _)| format!("{o}.zone")).collect();
+        let config = zones_config(server, limits, zones);
+        let files: Vec<(&str, &str)> = names
+            .iter()
+            .zip(zones)
+            .map(|(name, (_, text))| (name.as_str(), *text))
+            .collect();
+        Self::with_config(&config, &files)
+    }
+
+    /// The example zone served from a config file with extra `server` and
+    /// `limits` lines (see [`Lifeline::with_zones`]).
+    pub fn example_with(server: &str, limits: &str) -> Lifeline {
+        let zone = std::fs::read_to_string(example_zone()).unwrap();
+        Self::with_zones(server, limits, &[("example.test", &zone)])
+    }
+
     fn start_in(args: &[&str], dir: Option<TempDir>) -> Lifeline {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
             .arg("serve")
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start lifeline");
+        let log = collect_lines(child.stderr.take().unwrap());
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -102,6 +140,7 @@ impl Lifeline {
             child,
             addr: addrs[0],
             addrs,
+            log,
             _dir: dir,
         }
     }
@@ -123,6 +162,109 @@ impl Lifeline {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+
+    /// How many lines of the server's log contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_lines(needle).len()
+    }
+
+    /// The log lines containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Reads lines from a child's pipe on a thread, echoing them to stderr and
+/// keeping them for the test to look at.
+fn collect_lines(pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let kept = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            kept.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// Calls `done` every 10 ms until it returns true or `timeout` passes;
+/// returns whether it did.
+pub fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A config file serving `zones` (origin, text) from `ORIGIN.zone` files
+/// next to it, on 127.0.0.1 port 0 with one UDP thread.
+pub fn zones_config(server: &str, limits: &str, zones: &[(&str, &str)]) -> String {
+    let mut config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_threads = 1\n{server}\n\n[limits]\n{limits}\n"
+    );
+    for (origin, _) in zones {
+        config.push_str(&format!(
+            "\n[[zone]]\norigin = \"{origin}\"\nfile = \"{origin}.zone\"\n"
+        ));
+    }
+    config
+}
+
+/// The outcome of a `lifeline` command that is expected to exit.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `lifeline ARGS` and waits for it to exit; a command still running
+/// after `timeout` is killed and the test fails.
+pub fn run_lifeline(args: &[&str], timeout: Duration) -> Finished {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lifeline");
+    let stdout = read_all_on_thread(child.stdout.take().unwrap());
+    let stderr = read_all_on_thread(child.stderr.take().unwrap());
+    let mut status = None;
+    poll_until(timeout, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("lifeline {args:?} did not exit within {timeout:?}");
+    };
+    Finished {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+fn read_all_on_thread(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
 }
 
 impl Drop for Lifeline {
@@ -189,6 +331,11 @@ pub struct Q {
     pub edns: Option<u16>,
     pub dnssec_ok: bool,
     pub nsid: bool,
+    pub opcode: Opcode,
+    /// EDNS version (only with `edns`).
+    pub edns_version: u8,
+    /// Extra EDNS options (code, data), only with `edns`.
+    pub options: Vec<(u16, Vec<u8>)>,
 }
 
 /// A query for NAME TYPE in class IN, without EDNS.
@@ -202,6 +349,9 @@ pub fn q(name: &str, rtype: Rtype) -> Q {
         edns: None,
         dnssec_ok: false,
         nsid: false,
+        opcode: Opcode::QUERY,
+        edns_version: 0,
+        options: Vec::new(),
     }
 }
 
@@ -231,11 +381,34 @@ impl Q {
         self
     }
 
+    pub fn id(mut self, id: u16) -> Q {
+        self.id = id;
+        self
+    }
+
+    pub fn opcode(mut self, opcode: Opcode) -> Q {
+        self.opcode = opcode;
+        self
+    }
+
+    /// Sets the EDNS version (the query must also have `edns`).
+    pub fn edns_version(mut self, version: u8) -> Q {
+        self.edns_version = version;
+        self
+    }
+
+    /// Adds an EDNS option (the query must also have `edns`).
+    pub fn option(mut self, code: u16, data: &[u8]) -> Q {
+        self.options.push((code, data.to_vec()));
+        self
+    }
+
     /// The query in wire format.
     pub fn wire(&self) -> Vec<u8> {
         let mut b = MessageBuilder::new_vec();
         b.header_mut().set_id(self.id);
         b.header_mut().set_rd(self.rd);
+        b.header_mut().set_opcode(self.opcode);
         let mut b = b.question();
         let name: Name<Vec<u8>> = self.name.parse().unwrap();
         b.push((&name, self.rtype, self.class)).unwrap();
@@ -244,8 +417,15 @@ impl Q {
             b.opt(|opt| {
                 opt.set_udp_payload_size(size);
                 opt.set_dnssec_ok(self.dnssec_ok);
+                opt.set_version(self.edns_version);
                 if self.nsid {
-                    opt.push_raw_option(domain::base::iana::OptionCode::NSID, 0, |_| Ok(()))?;
+                    opt.push_raw_option(OptionCode::NSID, 0, |_| Ok(()))?;
+                }
+                for (code, data) in &self.options {
+                    opt.push_raw_option(OptionCode::from_int(*code), data.len() as u16, |t| {
+                        t.extend_from_slice(data);
+                        Ok(())
+                    })?;
                 }
                 Ok(())
             })
@@ -282,6 +462,48 @@ pub fn udp(addr: SocketAddr, query: &Q) -> Reply {
     let reply =
         udp_raw(addr, &wire, REPLY_TIMEOUT).unwrap_or_else(|| panic!("no UDP reply to {query:?}"));
     Reply::parse(reply, &wire)
+}
+
+/// Sends `packets` in order from one UDP socket, then reads replies until
+/// `count` have come or one does not come within [`REPLY_TIMEOUT`]. A
+/// server answers one client's datagrams in order, so a reply to a packet
+/// that must get none would show up before the reply to a later good query.
+pub fn udp_sequence(addr: SocketAddr, packets: &[Vec<u8>], count: usize) -> Vec<Vec<u8>> {
+    let bind = if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let socket = UdpSocket::bind(bind).unwrap();
+    socket.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+    for packet in packets {
+        socket.send_to(packet, addr).unwrap();
+    }
+    let mut replies = Vec::new();
+    let mut buf = vec![0u8; 65535];
+    while replies.len() < count {
+        match socket.recv_from(&mut buf) {
+            Ok((n, _)) => replies.push(buf[..n].to_vec()),
+            Err(_) => break,
+        }
+    }
+    replies
+}
+
+/// The same query three ways, labelled for assertion messages: over UDP
+/// without EDNS, over UDP with EDNS (payload 1232), and over TCP. The
+/// server answers UDP from prebuilt answers where it can and TCP through
+/// its general path, so a behaviour asserted on all three holds on both.
+pub fn ask(addr: SocketAddr, query: &Q) -> Vec<(&'static str, Reply)> {
+    let plain = Q {
+        edns: None,
+        ..query.clone()
+    };
+    vec![
+        ("udp", udp(addr, &plain)),
+        ("udp+edns", udp(addr, &plain.clone().edns(1232))),
+        ("tcp", tcp(addr, &plain)),
+    ]
 }
 
 /// Opens a TCP connection with a read timeout.
@@ -344,6 +566,26 @@ impl Reply {
 
     pub fn len(&self) -> usize {
         self.msg.as_slice().len()
+    }
+
+    /// The reply as received.
+    pub fn bytes(&self) -> &[u8] {
+        self.msg.as_slice()
+    }
+
+    pub fn opcode(&self) -> Opcode {
+        self.msg.header().opcode()
+    }
+
+    /// QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT.
+    pub fn counts(&self) -> [u16; 4] {
+        let c = self.msg.header_counts();
+        [c.qdcount(), c.ancount(), c.nscount(), c.arcount()]
+    }
+
+    /// Offset just past the question (the reply must have one).
+    pub fn question_end(&self) -> usize {
+        12 + domain_name_len(&self.bytes()[12..]) + 4
     }
 
     /// The rcode including EDNS extended bits, e.g. "NOERROR", "BADVERS".
@@ -443,4 +685,78 @@ pub fn external_tool(name: &str) -> Option<PathBuf> {
 pub fn run(program: &Path, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What `dig` or `kdig` printed, picked apart: the header's status and
+/// flags, the records of each section (whitespace collapsed to one space),
+/// and the whole text for anything else.
+#[derive(Debug, Clone)]
+pub struct DigOutput {
+    pub status: String,
+    /// The question name as the tool sent it (kdig lowercases it).
+    pub question: String,
+    pub flags: Vec<String>,
+    pub answer: Vec<String>,
+    pub authority: Vec<String>,
+    pub additional: Vec<String>,
+    pub text: String,
+}
+
+impl DigOutput {
+    /// Parses the presentation output both tools share (";; ->>HEADER<<-",
+    /// ";; flags:" or ";; Flags:", ";; ANSWER SECTION:" and so on).
+    pub fn parse(text: &str) -> DigOutput {
+        let header = text
+            .lines()
+            .find(|l| l.contains("->>HEADER<<-"))
+            .unwrap_or_else(|| panic!("no header in:\n{text}"));
+        let status = header
+            .split("status: ")
+            .nth(1)
+            .and_then(|s| s.split([',', ';']).next())
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let flags = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(";; flags:")
+                    .or_else(|| l.strip_prefix(";; Flags:"))
+            })
+            .and_then(|l| l.split(';').next())
+            .map(|f| f.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let question = text
+            .lines()
+            .skip_while(|l| !l.starts_with(";; QUESTION SECTION:"))
+            .nth(1)
+            .and_then(|l| l.trim_start_matches([';', ' ']).split_whitespace().next())
+            .unwrap_or_default()
+            .to_string();
+        DigOutput {
+            status,
+            question,
+            flags,
+            answer: dig_section(text, "ANSWER"),
+            authority: dig_section(text, "AUTHORITY"),
+            additional: dig_section(text, "ADDITIONAL"),
+            text: text.to_string(),
+        }
+    }
+
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+}
+
+/// The records under ";; NAME SECTION:" up to the next blank line.
+fn dig_section(text: &str, name: &str) -> Vec<String> {
+    let heading = format!(";; {name} SECTION:");
+    text.lines()
+        .skip_while(|l| !l.starts_with(&heading))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| !l.starts_with(';'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
