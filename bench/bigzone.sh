@@ -4,6 +4,7 @@
 # Generates /tmp/lifeline-bench/big/big.test-N.zone once (names h0000000 .. h0999999.big.test,
 # hN -> 10.(N>>16).((N>>8)&255).(N&255)), then for each round and each server in $BIG_SERVERS
 # (default: lifeline knot; nsd and gdnsd also work), one at a time:
+#   - wait (up to WAIT_QUIET s, default 20) for other load on the machine to stop,
 #   - read the zone file once (so every server finds it in the page cache),
 #   - start the server, poll 127.0.0.1:PORT every 50 ms with an A query for the LAST record until
 #     the right address comes back: ready_s = time from just before the start to that answer
@@ -52,7 +53,7 @@ echo "== big zone: $ZONEFILE ($N records, $zone_bytes bytes); last record $LASTN
 
 TSV="$RESULTS/bigzone.tsv"
 mkdir -p "$RESULTS"
-[ -s "$TSV" ] || printf 'run_id\tutc\tround\tserver\tport\tworkers\trecords\tzone_bytes\tready_s\tload_user_s\tload_sys_s\trss_ready_kb\trss_settled_kb\thwm_kb\tpss_tree_kb\n' > "$TSV"
+[ -s "$TSV" ] || printf 'run_id\tutc\tround\tserver\tport\tworkers\trecords\tzone_bytes\tready_s\tload_user_s\tload_sys_s\trss_ready_kb\trss_settled_kb\thwm_kb\tpss_tree_kb\texe_sha256\n' > "$TSV"
 
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 pss_tree_kb() {
@@ -67,6 +68,7 @@ pss_tree_kb() {
 for r in $(seq 1 "$ROUNDS"); do
   for s in "${SERVERS_BIG[@]}"; do
     port="${BIGPORT[$s]:?no big-zone port for $s}"
+    wait_quiet
     cat "$ZONEFILE" > /dev/null
     t0="$(date +%s%N)"
     start_server "$s" "$ZONE" "$ZONEFILE" "$port" || { echo "== $s could not be started" >&2; exit 1; }
@@ -80,8 +82,9 @@ for r in $(seq 1 "$ROUNDS"); do
     sleep "$SETTLE"
     rss_settled="$(status_kb "$pid" VmRSS)"; hwm="$(status_kb "$pid" VmHWM)"; pss="$(pss_tree_kb "$pid")"
     ready="$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$RUN_ID" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-      "$r" "$s" "$port" "$WORKERS" "$N" "$zone_bytes" "$ready" "$lu" "$ls" "$rss_ready" "$rss_settled" "$hwm" "$pss" >> "$TSV"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$RUN_ID" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+      "$r" "$s" "$port" "$WORKERS" "$N" "$zone_bytes" "$ready" "$lu" "$ls" "$rss_ready" "$rss_settled" "$hwm" "$pss" \
+      "$(exe_sha "$pid")" >> "$TSV"
     printf '  %-8s round %s: answers %s after %s s (load CPU %s u + %s s); VmRSS %s MiB at ready, %s MiB %s s later; VmHWM %s MiB; PSS(tree) %s MiB\n' \
       "$s" "$r" "$LASTNAME" "$ready" "$lu" "$ls" "$((rss_ready / 1024))" "$((rss_settled / 1024))" "$SETTLE" "$((hwm / 1024))" "$((pss / 1024))"
     stop_server "$s"

@@ -91,6 +91,23 @@ preflight() {
   return $missing
 }
 
+# wait_quiet: wait (at most WAIT_QUIET s, default 20; 0 = do not wait) until the machine is quiet,
+# i.e. less than 15 % of one core busy over one second (from /proc/stat). Measures anyway after that.
+wait_quiet() {
+  local waited=0 b0 b1 limit="${WAIT_QUIET:-20}"
+  while [ "$waited" -lt "$limit" ]; do
+    b0="$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat)"; sleep 1
+    b1="$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat)"
+    [ $((b1 - b0)) -lt $(( $(getconf CLK_TCK) * 15 / 100 )) ] && break
+    waited=$((waited + 1))
+  done
+  if [ "$waited" -ge "$limit" ] && [ "$limit" -gt 0 ]; then
+    echo "  (waited ${waited} s for other load on the machine to stop; it did not, measuring anyway)"
+  elif [ "$waited" -gt 0 ]; then
+    echo "  (waited ${waited} s for other load on the machine to stop)"
+  fi
+}
+
 STARTED=()   # names started by this shell, stopped by stop_started
 
 # launch NAME CMD...: run CMD in the background (log -> $WORK/NAME/server.log), record its pid
@@ -223,8 +240,15 @@ describe_environment() {
   echo "gcc:          $(gcc -dumpfullversion 2>/dev/null)"
   echo "lifeline:     rev $(lifeline_rev), binary $LIFELINE_BIN"
   if [ -x "$LIFELINE_BIN" ]; then
-    echo "              built $(date -u -r "$LIFELINE_BIN" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$LIFELINE_BIN" | cut -c1-16), '$(timeout 5 "$LIFELINE_BIN" --version 2>&1 | head -n 1)'"
+    echo "              on disk: built $(date -u -r "$LIFELINE_BIN" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$LIFELINE_BIN" | cut -c1-16), '$(timeout 5 "$LIFELINE_BIN" --version 2>&1 | head -n 1)'"
   else
     echo "              (binary missing)"
   fi
+  if [ -f "$WORK/lifeline.pid" ] && kill -0 "$(cat "$WORK/lifeline.pid")" 2>/dev/null; then
+    echo "              running (pid $(cat "$WORK/lifeline.pid")): sha256 $(exe_sha "$(cat "$WORK/lifeline.pid")")"
+  fi
 }
+
+# exe_sha PID: first 16 hex digits of the sha256 of the executable PID is running (even if the
+# file on disk has been replaced since it started)
+exe_sha() { sha256sum "/proc/$1/exe" 2>/dev/null | cut -c1-16; }

@@ -2,7 +2,7 @@
 # measure.sh NAME MODE SECONDS [ROUND] [RUN_ID]
 # One dnsperf run against the running server NAME (started by server.sh or throughput.sh) on
 # 127.0.0.1:PORT with the mixed query file, plus the CPU its whole process tree used meanwhile
-# (utime and stime separately), dnsperf's own CPU and the whole machine's busy/steal time.
+# (utime and stime separately), dnsperf's own CPU, the CPU of all other processes and steal time.
 #   MODE max  : dnsperf -c 8 -T 1 -q 100 -l SECONDS                (as fast as it goes)
 #   MODE fixed: dnsperf -c 8 -T 1 -q 100 -l SECONDS -Q $RATE      (RATE default 20000 QPS)
 # Appends one row to $RESULTS/throughput.tsv (TSV= to write elsewhere), keeps dnsperf's output in
@@ -28,16 +28,7 @@ fi
 PID="$(cat "$PIDFILE")"
 RAWDIR="$RESULTS/raw/$RUN_ID"; mkdir -p "$RAWDIR"
 RAW="$RAWDIR/$NAME-$MODE-r$ROUND.txt"
-# Wait (at most WAIT_QUIET s, default 20; 0 = do not wait) until the machine is quiet: less than
-# 15 % of one core busy over one second (from /proc/stat; the servers are idle at this point).
-busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-waited=0
-while [ "$waited" -lt "${WAIT_QUIET:-20}" ]; do
-  b0="$(busy_ticks)"; sleep 1; b1="$(busy_ticks)"
-  [ $((b1 - b0)) -lt $(( $(getconf CLK_TCK) * 15 / 100 )) ] && break
-  waited=$((waited + 1))
-done
-[ "$waited" -gt 0 ] && echo "  (waited ${waited} s for other load to stop$([ "$waited" -ge "${WAIT_QUIET:-20}" ] && echo '; it did not, measuring anyway'))"
+wait_quiet
 
 cd "$BENCH_DIR"   # dnsperf prints its command line: keep the query file path relative
 cmd=(dnsperf -s 127.0.0.1 -p "$PORT" -d queries.txt -l "$SECS" $OPTS)

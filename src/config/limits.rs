@@ -105,3 +105,130 @@ impl DurationLimit {
 pub fn default_udp_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// How often a check runs. 100 ms is the fastest DESIGN.md §2 allows.
+pub const CHECK_INTERVAL: DurationLimit = DurationLimit {
+    key: "check.interval",
+    default: Duration::from_secs(5),
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(3600),
+    why: "DESIGN.md §2: as low as 100 ms",
+};
+
+/// How long one check may take; must also be below its interval.
+pub const CHECK_TIMEOUT: DurationLimit = DurationLimit {
+    key: "check.timeout",
+    default: Duration::from_secs(2),
+    min: Duration::from_millis(10),
+    max: Duration::from_secs(600),
+    why: "a check must finish before the next one is due",
+};
+
+/// Consecutive successes to go up.
+pub const RISE: Limit = Limit {
+    key: "check.rise",
+    default: 2,
+    min: 1,
+    max: 100,
+    why: "consecutive results",
+};
+
+/// Consecutive failures to go down.
+pub const FALL: Limit = Limit {
+    key: "check.fall",
+    default: 3,
+    min: 1,
+    max: 100,
+    why: "consecutive results",
+};
+
+/// TTL of a health-checked record: short, since resolvers cache answers
+/// and the TTL bounds how fast a change reaches clients.
+pub const RECORD_TTL: Limit = Limit {
+    key: "record.ttl",
+    default: 30,
+    min: 0,
+    max: 86400,
+    why: "RFC 2181 §8; a failover record's TTL bounds how fast clients move",
+};
+
+/// Addresses in one answer: 64 A records still fit in 1232 octets.
+pub const MAX_ANSWERS: Limit = Limit {
+    key: "record.max_answers",
+    default: 8,
+    min: 1,
+    max: 64,
+    why: "answers must fit a UDP reply",
+};
+
+/// Endpoint tiers: 1 is preferred.
+pub const PRIORITY: Limit = Limit {
+    key: "endpoint.priority",
+    default: 1,
+    min: 1,
+    max: 255,
+    why: "tier number",
+};
+
+/// Relative weight for the `weighted` policy.
+pub const WEIGHT: Limit = Limit {
+    key: "endpoint.weight",
+    default: 1,
+    min: 1,
+    max: 10000,
+    why: "relative share",
+};
+
+/// Locations that must agree an endpoint is up.
+pub const QUORUM: Limit = Limit {
+    key: "record.quorum",
+    default: 1,
+    min: 1,
+    max: 64,
+    why: "check locations",
+};
+
+/// Bytes of an HTTP body read for matching.
+pub const BODY_LIMIT: Limit = Limit {
+    key: "check.body_limit",
+    default: 65536,
+    min: 1,
+    max: 1 << 20,
+    why: "bounded memory per check",
+};
+
+/// Days before certificate expiry that raise a warning.
+pub const CERT_WARN_DAYS: Limit = Limit {
+    key: "check.cert_warn_days",
+    default: 14,
+    min: 0,
+    max: 3650,
+    why: "days",
+};
+
+/// ICMP echo requests per check.
+pub const ICMP_COUNT: Limit = Limit {
+    key: "check.count",
+    default: 1,
+    min: 1,
+    max: 10,
+    why: "one result per check",
+};
+
+/// ICMP payload bytes.
+pub const ICMP_SIZE: Limit = Limit {
+    key: "check.size",
+    default: 56,
+    min: 0,
+    max: 1472,
+    why: "fits a 1500-byte MTU",
+};
+
+/// Time a better tier must stay healthy before automatic failback.
+pub const FAILBACK_HOLD: DurationLimit = DurationLimit {
+    key: "record.failback_hold",
+    default: Duration::ZERO,
+    min: Duration::ZERO,
+    max: Duration::from_secs(86400),
+    why: "up to a day",
+};

@@ -3,6 +3,7 @@
 //! read with [`zonefile`]; every limit lives in [`limits`].
 
 pub mod error;
+pub mod health;
 pub mod limits;
 pub mod raw;
 pub mod resolved;

@@ -1,6 +1,8 @@
 //! The configuration file as written (TOML). Unknown keys are rejected;
 //! values keep their position so that later checks can point at them.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -13,6 +15,10 @@ pub struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub zone: Vec<RawZone>,
+    #[serde(default)]
+    pub record: Vec<RawRecord>,
+    #[serde(default)]
+    pub check: BTreeMap<String, Spanned<RawCheck>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,4 +45,79 @@ pub struct RawZone {
     pub origin: Spanned<String>,
     pub file: Option<Spanned<String>>,
     pub records: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A health-checked record (`[[record]]`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecord {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub rtype: Spanned<String>,
+    pub ttl: Option<Spanned<i64>>,
+    pub ttl_degraded: Option<Spanned<i64>>,
+    pub policy: Option<Spanned<String>>,
+    pub max_answers: Option<Spanned<i64>>,
+    pub failback: Option<Spanned<String>>,
+    pub failback_hold: Option<Spanned<String>>,
+    pub all_down: Option<Spanned<String>>,
+    pub backup: Option<Vec<Spanned<String>>>,
+    pub combine: Option<Spanned<String>>,
+    pub quorum: Option<Spanned<i64>>,
+    pub endpoint: Spanned<Vec<Spanned<RawEndpoint>>>,
+}
+
+/// One endpoint of a record.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    pub name: Spanned<String>,
+    pub address: Option<Spanned<String>>,
+    pub addresses: Option<Vec<Spanned<String>>>,
+    pub target: Option<Spanned<String>>,
+    pub priority: Option<Spanned<i64>>,
+    pub weight: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub checks: Vec<Spanned<String>>,
+    pub initial: Option<Spanned<String>>,
+}
+
+/// A check definition (`[check.NAME]`); which keys apply depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub kind: Spanned<String>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub rise: Option<Spanned<i64>>,
+    pub fall: Option<Spanned<i64>>,
+    pub port: Option<Spanned<i64>>,
+    // http, https
+    pub path: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub sni: Option<Spanned<String>>,
+    pub status: Option<Spanned<String>>,
+    pub body: Option<Spanned<String>>,
+    pub body_regex: Option<Spanned<String>>,
+    pub body_limit: Option<Spanned<i64>>,
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    pub verify: Option<Spanned<bool>>,
+    pub ca: Option<Spanned<String>>,
+    pub user_agent: Option<Spanned<String>>,
+    pub cert_warn_days: Option<Spanned<i64>>,
+    // tcp
+    pub send: Option<Spanned<String>>,
+    pub expect: Option<Spanned<String>>,
+    // icmp
+    pub count: Option<Spanned<i64>>,
+    pub size: Option<Spanned<i64>>,
+    // dns
+    pub query: Option<Spanned<String>>,
+    pub query_type: Option<Spanned<String>>,
+    pub rcode: Option<Spanned<String>>,
+    pub answer: Option<Spanned<String>>,
+    // exec
+    pub command: Option<Spanned<String>>,
+    pub args: Option<Vec<String>>,
 }

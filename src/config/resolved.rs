@@ -8,6 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{ConfigError, Location};
+use super::health::{self, CheckConfig, RecordConfig};
 use super::limits::{self, Limit};
 use super::raw::{RawConfig, RawZone};
 use super::zonefile::{self, SourcedRecord};
@@ -45,6 +46,10 @@ pub struct Config {
     pub tcp_connections: usize,
     pub tcp_idle_timeout: Duration,
     pub zones: Vec<ZoneData>,
+    /// `[check.NAME]`, in name order.
+    pub checks: Vec<CheckConfig>,
+    /// `[[record]]`, in file order.
+    pub records: Vec<RecordConfig>,
 }
 
 /// Listen addresses when none are given: port 53 on every address.
@@ -72,13 +77,14 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
 }
 
 /// The file being resolved, for locating errors.
-struct FileCtx {
-    path: PathBuf,
-    text: String,
+#[derive(Debug)]
+pub(super) struct FileCtx {
+    pub(super) path: PathBuf,
+    pub(super) text: String,
 }
 
 impl FileCtx {
-    fn error<T>(
+    pub(super) fn error<T>(
         &self,
         spanned: &Spanned<T>,
         field: &str,
@@ -95,7 +101,7 @@ impl FileCtx {
         }
     }
 
-    fn dir(&self) -> &Path {
+    pub(super) fn dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
 }
@@ -222,6 +228,14 @@ fn resolve(
     if zones.is_empty() {
         return Err(ConfigError::NoZones);
     }
+    let (checks, records) = match file {
+        Some(ctx) => {
+            let checks = health::resolve_checks(&raw.check, ctx)?;
+            let records = health::resolve_records(&raw.record, &checks, &zones, ctx)?;
+            (checks, records)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     Ok(Config {
         listen,
         udp_threads,
@@ -232,6 +246,8 @@ fn resolve(
         tcp_connections,
         tcp_idle_timeout,
         zones,
+        checks,
+        records,
     })
 }
 

@@ -1,0 +1,941 @@
+//! Health-checked records (`[[record]]`) and their checks (`[check.NAME]`),
+//! resolved and cross-checked: every record lies in a served zone and does
+//! not clash with its static data, every check named by an endpoint exists,
+//! timeouts are below intervals, endpoint names are unique.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::ConfigError;
+use super::limits::{self, DurationLimit, Limit};
+use super::raw::{RawCheck, RawEndpoint, RawRecord};
+use super::resolved::{FileCtx, ZoneData, parse_duration};
+use crate::dns::{Name, rtype};
+
+/// A check definition, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    pub name: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub kind: CheckKind,
+}
+
+/// What a check does, with the options of its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    Http(HttpCheck),
+    Tcp(TcpCheck),
+    Icmp(IcmpCheck),
+    Dns(DnsCheck),
+    Exec(ExecCheck),
+}
+
+impl CheckKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Http(h) if h.tls => "https",
+            CheckKind::Http(_) => "http",
+            CheckKind::Tcp(_) => "tcp",
+            CheckKind::Icmp(_) => "icmp",
+            CheckKind::Dns(_) => "dns",
+            CheckKind::Exec(_) => "exec",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub tls: bool,
+    pub port: u16,
+    pub path: String,
+    pub method: String,
+    /// Host header; default: the record name.
+    pub host: Option<String>,
+    /// TLS server name; default: the Host header.
+    pub sni: Option<String>,
+    pub status: RangeInclusive<u16>,
+    pub body: Option<BodyMatch>,
+    pub body_limit: usize,
+    pub headers: Vec<(String, String)>,
+    pub verify: bool,
+    pub ca: Option<PathBuf>,
+    pub user_agent: String,
+    pub cert_warn_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyMatch {
+    Substring(String),
+    Regex(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpCheck {
+    pub port: u16,
+    pub send: Option<Vec<u8>>,
+    pub expect: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcmpCheck {
+    pub count: u32,
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsCheck {
+    pub port: u16,
+    pub query: Name,
+    pub qtype: u16,
+    pub rcode: u16,
+    pub answer: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCheck {
+    pub command: String,
+    pub args: Vec<String>,
+}
+
+/// How answers are chosen within the active tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    All,
+    Weighted,
+    RoundRobin,
+    First,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failback {
+    Auto { hold: Duration },
+    Manual,
+}
+
+/// What to answer when no endpoint is healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllDown {
+    All,
+    Last,
+    Backup(Vec<IpAddr>),
+    None,
+    Servfail,
+}
+
+/// How the checks of one endpoint combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    All,
+    Any,
+}
+
+/// A health-checked record, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordConfig {
+    pub name: Name,
+    /// `rtype::A` or `rtype::AAAA`.
+    pub rtype: u16,
+    pub ttl: u32,
+    pub ttl_degraded: Option<u32>,
+    pub policy: Policy,
+    pub max_answers: usize,
+    pub failback: Failback,
+    pub all_down: AllDown,
+    pub combine: Combine,
+    pub quorum: u16,
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+/// One endpoint of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// Unique across the configuration.
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+    /// Address probed instead of the answered ones (e.g. a load balancer's
+    /// health port); default: each answered address.
+    pub target: Option<IpAddr>,
+    pub priority: u8,
+    pub weight: u32,
+    /// Indexes into `Config::checks`.
+    pub checks: Vec<usize>,
+    pub initial_up: bool,
+}
+
+/// The User-Agent HTTP checks send unless told otherwise: servers that
+/// block requests without one would otherwise fail every check.
+pub fn default_user_agent() -> String {
+    format!("lifeline/{} (health check)", env!("CARGO_PKG_VERSION"))
+}
+
+fn limit(
+    ctx: &FileCtx,
+    v: &Option<Spanned<i64>>,
+    field: &str,
+    l: &Limit,
+) -> Result<u64, ConfigError> {
+    match v {
+        None => Ok(l.default),
+        Some(v) => l.check(*v.get_ref()).map_err(|m| ctx.error(v, field, m)),
+    }
+}
+
+fn duration(
+    ctx: &FileCtx,
+    v: &Option<Spanned<String>>,
+    field: &str,
+    l: &DurationLimit,
+) -> Result<Duration, ConfigError> {
+    let Some(v) = v else { return Ok(l.default) };
+    let d = parse_duration(v.get_ref()).map_err(|m| ctx.error(v, field, m))?;
+    l.check(d).map_err(|m| ctx.error(v, field, m))
+}
+
+/// Picks one of `choices` for a string option.
+fn choice<T: Copy>(
+    ctx: &FileCtx,
+    v: &Option<Spanned<String>>,
+    field: &str,
+    default: T,
+    choices: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let Some(v) = v else { return Ok(default) };
+    choices
+        .iter()
+        .find(|(name, _)| *name == v.get_ref().as_str())
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            ctx.error(
+                v,
+                field,
+                format!("\"{}\" is not one of: {}", v.get_ref(), names.join(", ")),
+            )
+        })
+}
+
+/// Resolves every `[check.NAME]`, in name order.
+pub(super) fn resolve_checks(
+    raw: &BTreeMap<String, Spanned<RawCheck>>,
+    ctx: &FileCtx,
+) -> Result<Vec<CheckConfig>, ConfigError> {
+    raw.iter()
+        .map(|(name, check)| resolve_check(name, check, ctx))
+        .collect()
+}
+
+fn resolve_check(
+    name: &str,
+    spanned: &Spanned<RawCheck>,
+    ctx: &FileCtx,
+) -> Result<CheckConfig, ConfigError> {
+    let c = spanned.get_ref();
+    let f = |key: &str| format!("check.{name}.{key}");
+    let interval = duration(ctx, &c.interval, &f("interval"), &limits::CHECK_INTERVAL)?;
+    let timeout = duration(ctx, &c.timeout, &f("timeout"), &limits::CHECK_TIMEOUT)?;
+    if timeout >= interval {
+        let at = c
+            .timeout
+            .as_ref()
+            .map_or(spanned.span().start, |t| t.span().start);
+        return Err(ConfigError::Field {
+            location: super::error::Location::at(&ctx.path.display().to_string(), &ctx.text, at),
+            field: f("timeout"),
+            message: format!("timeout {timeout:?} must be shorter than the interval {interval:?}"),
+        });
+    }
+    let rise = limit(ctx, &c.rise, &f("rise"), &limits::RISE)? as u32;
+    let fall = limit(ctx, &c.fall, &f("fall"), &limits::FALL)? as u32;
+    let kind_name = c.kind.get_ref().as_str();
+    let kind = match kind_name {
+        "http" | "https" => CheckKind::Http(http_check(c, kind_name == "https", ctx, &f)?),
+        "tcp" => CheckKind::Tcp(TcpCheck {
+            port: port(ctx, c, &f, None)?,
+            send: c.send.as_ref().map(|s| s.get_ref().as_bytes().to_vec()),
+            expect: c.expect.as_ref().map(|s| s.get_ref().as_bytes().to_vec()),
+        }),
+        "icmp" => CheckKind::Icmp(IcmpCheck {
+            count: limit(ctx, &c.count, &f("count"), &limits::ICMP_COUNT)? as u32,
+            size: limit(ctx, &c.size, &f("size"), &limits::ICMP_SIZE)? as usize,
+        }),
+        "dns" => CheckKind::Dns(dns_check(c, ctx, &f)?),
+        "exec" => {
+            let command = c.command.as_ref().ok_or_else(|| {
+                ctx.error(&c.kind, &f("command"), "an exec check needs `command`")
+            })?;
+            CheckKind::Exec(ExecCheck {
+                command: command.get_ref().clone(),
+                args: c.args.clone().unwrap_or_default(),
+            })
+        }
+        other => {
+            return Err(ctx.error(
+                &c.kind,
+                &f("kind"),
+                format!("\"{other}\" is not one of: http, https, tcp, icmp, dns, exec"),
+            ));
+        }
+    };
+    reject_foreign_keys(c, &kind, ctx, &f)?;
+    Ok(CheckConfig {
+        name: name.to_string(),
+        interval,
+        timeout,
+        rise,
+        fall,
+        kind,
+    })
+}
+
+fn port(
+    ctx: &FileCtx,
+    c: &RawCheck,
+    f: &impl Fn(&str) -> String,
+    default: Option<u16>,
+) -> Result<u16, ConfigError> {
+    match (&c.port, default) {
+        (Some(p), _) => u16::try_from(*p.get_ref())
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| ctx.error(p, &f("port"), "a port is 1..=65535")),
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(ctx.error(
+            &c.kind,
+            &f("port"),
+            format!("a {} check needs `port`", c.kind.get_ref()),
+        )),
+    }
+}
+
+fn http_check(
+    c: &RawCheck,
+    tls: bool,
+    ctx: &FileCtx,
+    f: &impl Fn(&str) -> String,
+) -> Result<HttpCheck, ConfigError> {
+    let status = match &c.status {
+        None => 200..=399,
+        Some(s) => parse_status(s.get_ref()).map_err(|m| ctx.error(s, &f("status"), m))?,
+    };
+    let body = match (&c.body, &c.body_regex) {
+        (Some(_), Some(r)) => {
+            return Err(ctx.error(
+                r,
+                &f("body_regex"),
+                "give either `body` or `body_regex`, not both",
+            ));
+        }
+        (Some(b), None) => Some(BodyMatch::Substring(b.get_ref().clone())),
+        (None, Some(r)) => {
+            regex::Regex::new(r.get_ref())
+                .map_err(|e| ctx.error(r, &f("body_regex"), format!("invalid regex: {e}")))?;
+            Some(BodyMatch::Regex(r.get_ref().clone()))
+        }
+        (None, None) => None,
+    };
+    let path = c
+        .path
+        .as_ref()
+        .map_or("/".to_string(), |p| p.get_ref().clone());
+    if !path.starts_with('/') {
+        return Err(ctx.error(c.path.as_ref().unwrap(), &f("path"), "a path starts with /"));
+    }
+    let method = c
+        .method
+        .as_ref()
+        .map_or("GET".to_string(), |m| m.get_ref().clone());
+    if !["GET", "HEAD", "POST", "OPTIONS"].contains(&method.as_str()) {
+        return Err(ctx.error(
+            c.method.as_ref().unwrap(),
+            &f("method"),
+            "one of GET, HEAD, POST, OPTIONS",
+        ));
+    }
+    let ca = match &c.ca {
+        None => None,
+        Some(p) => {
+            let path = ctx.dir().join(p.get_ref());
+            if !path.is_file() {
+                return Err(ctx.error(p, &f("ca"), format!("no such CA file: {}", path.display())));
+            }
+            Some(path)
+        }
+    };
+    Ok(HttpCheck {
+        tls,
+        port: port(ctx, c, f, Some(if tls { 443 } else { 80 }))?,
+        path,
+        method,
+        host: c.host.as_ref().map(|h| h.get_ref().clone()),
+        sni: c.sni.as_ref().map(|h| h.get_ref().clone()),
+        status,
+        body,
+        body_limit: limit(ctx, &c.body_limit, &f("body_limit"), &limits::BODY_LIMIT)? as usize,
+        headers: c
+            .headers
+            .as_ref()
+            .map(|h| {
+                h.get_ref()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        verify: c.verify.as_ref().is_none_or(|v| *v.get_ref()),
+        ca,
+        user_agent: c
+            .user_agent
+            .as_ref()
+            .map_or_else(default_user_agent, |u| u.get_ref().clone()),
+        cert_warn_days: limit(
+            ctx,
+            &c.cert_warn_days,
+            &f("cert_warn_days"),
+            &limits::CERT_WARN_DAYS,
+        )? as u32,
+    })
+}
+
+/// "200", "200-299", "2xx".
+fn parse_status(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let bad = || {
+        format!("\"{text}\" is not a status or range; write e.g. \"200\", \"200-399\" or \"2xx\"")
+    };
+    let code = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (100..=599).contains(c))
+            .ok_or_else(bad)
+    };
+    if let Some(class) = text.strip_suffix("xx") {
+        let c = code(&format!("{class}00"))?;
+        return Ok(c..=c + 99);
+    }
+    match text.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (code(a)?, code(b)?);
+            if a > b {
+                return Err(bad());
+            }
+            Ok(a..=b)
+        }
+        None => code(text).map(|c| c..=c),
+    }
+}
+
+fn dns_check(
+    c: &RawCheck,
+    ctx: &FileCtx,
+    f: &impl Fn(&str) -> String,
+) -> Result<DnsCheck, ConfigError> {
+    let query = c.query.as_ref().ok_or_else(|| {
+        ctx.error(
+            &c.kind,
+            &f("query"),
+            "a dns check needs `query`, the name to ask",
+        )
+    })?;
+    let qname =
+        Name::parse(query.get_ref()).map_err(|e| ctx.error(query, &f("query"), e.to_string()))?;
+    let qtype = match &c.query_type {
+        None => rtype::SOA,
+        Some(t) => parse_rtype(t.get_ref()).ok_or_else(|| {
+            ctx.error(
+                t,
+                &f("query_type"),
+                "a type such as A, AAAA, SOA, NS, TXT or TYPE65280",
+            )
+        })?,
+    };
+    let rcodes = [
+        ("NOERROR", 0),
+        ("FORMERR", 1),
+        ("SERVFAIL", 2),
+        ("NXDOMAIN", 3),
+        ("NOTIMP", 4),
+        ("REFUSED", 5),
+    ];
+    let rcode = choice(ctx, &c.rcode, &f("rcode"), 0, &rcodes)?;
+    let answer = match &c.answer {
+        None => None,
+        Some(a) => Some(
+            a.get_ref()
+                .parse()
+                .map_err(|_| ctx.error(a, &f("answer"), "an IPv4 or IPv6 address"))?,
+        ),
+    };
+    Ok(DnsCheck {
+        port: port(ctx, c, f, Some(53))?,
+        query: qname,
+        qtype,
+        rcode,
+        answer,
+    })
+}
+
+fn parse_rtype(text: &str) -> Option<u16> {
+    let known = [
+        ("A", 1),
+        ("NS", 2),
+        ("CNAME", 5),
+        ("SOA", 6),
+        ("PTR", 12),
+        ("MX", 15),
+        ("TXT", 16),
+        ("AAAA", 28),
+        ("SRV", 33),
+        ("CAA", 257),
+    ];
+    let upper = text.to_ascii_uppercase();
+    known
+        .iter()
+        .find(|(n, _)| *n == upper)
+        .map(|(_, t)| *t)
+        .or_else(|| upper.strip_prefix("TYPE")?.parse().ok())
+}
+
+/// Keys that belong to another kind of check are mistakes, not no-ops.
+fn reject_foreign_keys(
+    c: &RawCheck,
+    kind: &CheckKind,
+    ctx: &FileCtx,
+    f: &impl Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    let http = matches!(kind, CheckKind::Http(_));
+    let keyed: [(&str, Option<usize>, bool); 19] = [
+        ("path", c.path.as_ref().map(|v| v.span().start), http),
+        ("method", c.method.as_ref().map(|v| v.span().start), http),
+        ("host", c.host.as_ref().map(|v| v.span().start), http),
+        ("sni", c.sni.as_ref().map(|v| v.span().start), http),
+        ("status", c.status.as_ref().map(|v| v.span().start), http),
+        ("body", c.body.as_ref().map(|v| v.span().start), http),
+        (
+            "body_regex",
+            c.body_regex.as_ref().map(|v| v.span().start),
+            http,
+        ),
+        (
+            "body_limit",
+            c.body_limit.as_ref().map(|v| v.span().start),
+            http,
+        ),
+        ("headers", c.headers.as_ref().map(|v| v.span().start), http),
+        ("verify", c.verify.as_ref().map(|v| v.span().start), http),
+        ("ca", c.ca.as_ref().map(|v| v.span().start), http),
+        (
+            "user_agent",
+            c.user_agent.as_ref().map(|v| v.span().start),
+            http,
+        ),
+        (
+            "cert_warn_days",
+            c.cert_warn_days.as_ref().map(|v| v.span().start),
+            http,
+        ),
+        (
+            "send",
+            c.send.as_ref().map(|v| v.span().start),
+            matches!(kind, CheckKind::Tcp(_)),
+        ),
+        (
+            "expect",
+            c.expect.as_ref().map(|v| v.span().start),
+            matches!(kind, CheckKind::Tcp(_)),
+        ),
+        (
+            "count",
+            c.count.as_ref().map(|v| v.span().start),
+            matches!(kind, CheckKind::Icmp(_)),
+        ),
+        (
+            "size",
+            c.size.as_ref().map(|v| v.span().start),
+            matches!(kind, CheckKind::Icmp(_)),
+        ),
+        (
+            "query",
+            c.query.as_ref().map(|v| v.span().start),
+            matches!(kind, CheckKind::Dns(_)),
+        ),
+        (
+            "command",
+            c.command.as_ref().map(|v| v.span().start),
+            matches!(kind, CheckKind::Exec(_)),
+        ),
+    ];
+    let port_applies = !matches!(kind, CheckKind::Icmp(_) | CheckKind::Exec(_));
+    let extra = [(
+        "port",
+        c.port.as_ref().map(|v| v.span().start),
+        port_applies,
+    )];
+    for (key, at, applies) in keyed.into_iter().chain(extra) {
+        if let (Some(at), false) = (at, applies) {
+            return Err(ConfigError::Field {
+                location: super::error::Location::at(
+                    &ctx.path.display().to_string(),
+                    &ctx.text,
+                    at,
+                ),
+                field: f(key),
+                message: format!("`{key}` does not apply to a {} check", kind.name()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Resolves every `[[record]]` against the served zones and the checks.
+pub(super) fn resolve_records(
+    raw: &[RawRecord],
+    checks: &[CheckConfig],
+    zones: &[ZoneData],
+    ctx: &FileCtx,
+) -> Result<Vec<RecordConfig>, ConfigError> {
+    let mut endpoint_names: HashMap<String, usize> = HashMap::new();
+    let mut records: Vec<RecordConfig> = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let record = resolve_record(r, i, checks, zones, ctx)?;
+        if let Some(dup) = records
+            .iter()
+            .find(|o| o.name.lowercase() == record.name.lowercase() && o.rtype == record.rtype)
+        {
+            return Err(ctx.error(
+                &r.name,
+                &format!("record[{i}].name"),
+                format!(
+                    "{} {} is defined twice",
+                    dup.name,
+                    rtype::mnemonic(record.rtype)
+                ),
+            ));
+        }
+        for (e, endpoint) in record.endpoints.iter().enumerate() {
+            if let Some(other) = endpoint_names.insert(endpoint.name.clone(), i) {
+                let raw_name = &r.endpoint.get_ref()[e].get_ref().name;
+                return Err(ctx.error(raw_name, &format!("record[{i}].endpoint[{e}].name"), format!("endpoint name \"{}\" is already used in record[{other}]; names must be unique", endpoint.name)));
+            }
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
+fn resolve_record(
+    r: &RawRecord,
+    i: usize,
+    checks: &[CheckConfig],
+    zones: &[ZoneData],
+    ctx: &FileCtx,
+) -> Result<RecordConfig, ConfigError> {
+    let f = |key: &str| format!("record[{i}].{key}");
+    let name =
+        Name::parse(r.name.get_ref()).map_err(|e| ctx.error(&r.name, &f("name"), e.to_string()))?;
+    let rtype = match r.rtype.get_ref().to_ascii_uppercase().as_str() {
+        "A" => rtype::A,
+        "AAAA" => rtype::AAAA,
+        _ => {
+            return Err(ctx.error(
+                &r.rtype,
+                &f("type"),
+                "a health-checked record is \"A\" or \"AAAA\"",
+            ));
+        }
+    };
+    check_against_zones(&name, rtype, zones).map_err(|m| ctx.error(&r.name, &f("name"), m))?;
+    let ttl = limit(ctx, &r.ttl, &f("ttl"), &limits::RECORD_TTL)? as u32;
+    let ttl_degraded = match &r.ttl_degraded {
+        None => None,
+        Some(v) => {
+            let t = limits::RECORD_TTL
+                .check(*v.get_ref())
+                .map_err(|m| ctx.error(v, &f("ttl_degraded"), m))? as u32;
+            if t > ttl {
+                return Err(ctx.error(v, &f("ttl_degraded"), format!("{t} is longer than ttl {ttl}; a degraded record should spread changes faster")));
+            }
+            Some(t)
+        }
+    };
+    let policy = choice(
+        ctx,
+        &r.policy,
+        &f("policy"),
+        Policy::All,
+        &[
+            ("all", Policy::All),
+            ("weighted", Policy::Weighted),
+            ("round_robin", Policy::RoundRobin),
+            ("first", Policy::First),
+        ],
+    )?;
+    let max_answers = limit(ctx, &r.max_answers, &f("max_answers"), &limits::MAX_ANSWERS)? as usize;
+    let manual = choice(
+        ctx,
+        &r.failback,
+        &f("failback"),
+        false,
+        &[("auto", false), ("manual", true)],
+    )?;
+    let failback = if manual {
+        if let Some(h) = &r.failback_hold {
+            return Err(ctx.error(
+                h,
+                &f("failback_hold"),
+                "failback_hold applies to failback = \"auto\"",
+            ));
+        }
+        Failback::Manual
+    } else {
+        Failback::Auto {
+            hold: duration(
+                ctx,
+                &r.failback_hold,
+                &f("failback_hold"),
+                &limits::FAILBACK_HOLD,
+            )?,
+        }
+    };
+    let all_down = resolve_all_down(r, rtype, ctx, &f)?;
+    let combine = choice(
+        ctx,
+        &r.combine,
+        &f("combine"),
+        Combine::All,
+        &[("all", Combine::All), ("any", Combine::Any)],
+    )?;
+    let quorum = limit(ctx, &r.quorum, &f("quorum"), &limits::QUORUM)? as u16;
+    if r.endpoint.get_ref().is_empty() {
+        return Err(ctx.error(
+            &r.endpoint,
+            &f("endpoint"),
+            "a record needs at least one endpoint",
+        ));
+    }
+    let endpoints = r
+        .endpoint
+        .get_ref()
+        .iter()
+        .enumerate()
+        .map(|(e, ep)| {
+            resolve_endpoint(
+                ep.get_ref(),
+                &format!("record[{i}].endpoint[{e}]"),
+                rtype,
+                checks,
+                ctx,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordConfig {
+        name,
+        rtype,
+        ttl,
+        ttl_degraded,
+        policy,
+        max_answers,
+        failback,
+        all_down,
+        combine,
+        quorum,
+        endpoints,
+    })
+}
+
+fn resolve_all_down(
+    r: &RawRecord,
+    rtype: u16,
+    ctx: &FileCtx,
+    f: &impl Fn(&str) -> String,
+) -> Result<AllDown, ConfigError> {
+    #[derive(Clone, Copy)]
+    enum Kind {
+        All,
+        Last,
+        Backup,
+        None,
+        Servfail,
+    }
+    let kinds = [
+        ("all", Kind::All),
+        ("last", Kind::Last),
+        ("backup", Kind::Backup),
+        ("none", Kind::None),
+        ("servfail", Kind::Servfail),
+    ];
+    let kind = choice(ctx, &r.all_down, &f("all_down"), Kind::All, &kinds)?;
+    match (kind, &r.backup) {
+        (Kind::Backup, Some(list)) if !list.is_empty() => {
+            let addrs = list
+                .iter()
+                .map(|a| address(a, rtype, ctx, &f("backup")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(AllDown::Backup(addrs))
+        }
+        (Kind::Backup, _) => Err(ctx.error(
+            r.all_down.as_ref().unwrap(),
+            &f("all_down"),
+            "all_down = \"backup\" needs `backup = [addresses]`",
+        )),
+        (_, Some(list)) => Err(ctx.error(
+            list.first().map_or(&r.name, |a| a),
+            &f("backup"),
+            "`backup` applies to all_down = \"backup\"",
+        )),
+        (Kind::All, None) => Ok(AllDown::All),
+        (Kind::Last, None) => Ok(AllDown::Last),
+        (Kind::None, None) => Ok(AllDown::None),
+        (Kind::Servfail, None) => Ok(AllDown::Servfail),
+    }
+}
+
+fn address(
+    a: &Spanned<String>,
+    rtype: u16,
+    ctx: &FileCtx,
+    field: &str,
+) -> Result<IpAddr, ConfigError> {
+    let ip: IpAddr = a.get_ref().parse().map_err(|_| {
+        ctx.error(
+            a,
+            field,
+            format!("\"{}\" is not an IP address", a.get_ref()),
+        )
+    })?;
+    let fits = if rtype == rtype::A {
+        ip.is_ipv4()
+    } else {
+        ip.is_ipv6()
+    };
+    if !fits {
+        return Err(ctx.error(
+            a,
+            field,
+            format!("{ip} is not an {} address", rtype::mnemonic(rtype)),
+        ));
+    }
+    Ok(ip)
+}
+
+fn resolve_endpoint(
+    e: &RawEndpoint,
+    path: &str,
+    rtype: u16,
+    checks: &[CheckConfig],
+    ctx: &FileCtx,
+) -> Result<EndpointConfig, ConfigError> {
+    let f = |key: &str| format!("{path}.{key}");
+    if e.name.get_ref().is_empty() {
+        return Err(ctx.error(&e.name, &f("name"), "an endpoint needs a name"));
+    }
+    let addresses = match (&e.address, &e.addresses) {
+        (Some(a), None) => vec![address(a, rtype, ctx, &f("address"))?],
+        (None, Some(list)) if !list.is_empty() => list
+            .iter()
+            .map(|a| address(a, rtype, ctx, &f("addresses")))
+            .collect::<Result<_, _>>()?,
+        (Some(a), Some(_)) => {
+            return Err(ctx.error(
+                a,
+                &f("address"),
+                "give either `address` or `addresses`, not both",
+            ));
+        }
+        _ => {
+            return Err(ctx.error(
+                &e.name,
+                &f("address"),
+                "an endpoint needs `address` (or `addresses`)",
+            ));
+        }
+    };
+    let target = match &e.target {
+        None => None,
+        Some(t) => Some(t.get_ref().parse().map_err(|_| {
+            ctx.error(
+                t,
+                &f("target"),
+                format!("\"{}\" is not an IP address", t.get_ref()),
+            )
+        })?),
+    };
+    let check_ids = e
+        .checks
+        .iter()
+        .map(|c| {
+            checks
+                .iter()
+                .position(|k| &k.name == c.get_ref())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = checks.iter().map(|k| k.name.as_str()).collect();
+                    ctx.error(
+                        c,
+                        &f("checks"),
+                        format!(
+                            "no check named \"{}\" (defined: {})",
+                            c.get_ref(),
+                            if known.is_empty() {
+                                "none".into()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let initial_up = choice(
+        ctx,
+        &e.initial,
+        &f("initial"),
+        true,
+        &[("up", true), ("down", false)],
+    )?;
+    Ok(EndpointConfig {
+        name: e.name.get_ref().clone(),
+        addresses,
+        target,
+        priority: limit(ctx, &e.priority, &f("priority"), &limits::PRIORITY)? as u8,
+        weight: limit(ctx, &e.weight, &f("weight"), &limits::WEIGHT)? as u32,
+        checks: check_ids,
+        initial_up,
+    })
+}
+
+/// A record must lie in a served zone, not below a delegation, and not
+/// collide with static data of the same name (RFC 1034 §3.6.2 for CNAME).
+fn check_against_zones(name: &Name, rtype: u16, zones: &[ZoneData]) -> Result<(), String> {
+    let zone = zones
+        .iter()
+        .filter(|z| name.ends_with(&z.origin))
+        .max_by_key(|z| z.origin.wire().len())
+        .ok_or_else(|| format!("{name} is outside every served zone"))?;
+    let key = name.lowercase();
+    for sourced in &zone.records {
+        let r = &sourced.record;
+        let owner = r.owner.lowercase();
+        if owner == key && (r.rtype == rtype || r.rtype == rtype::CNAME) {
+            return Err(format!(
+                "{name} {} is also in the zone data ({}:{}); remove one of them",
+                rtype::mnemonic(r.rtype),
+                zone.source,
+                sourced.line
+            ));
+        }
+        if r.rtype == rtype::NS && owner != zone.origin.lowercase() && key.ends_with(&owner) {
+            return Err(format!(
+                "{name} is below the delegation at {} ({}:{})",
+                r.owner, zone.source, sourced.line
+            ));
+        }
+    }
+    Ok(())
+}
