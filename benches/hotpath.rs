@@ -51,7 +51,7 @@ fn main() {
         ..Sources::default()
     };
     let mut config = config::load(&sources).expect("bench zone loads");
-    let snapshot = publish::build_snapshot(&mut config).expect("bench zone is valid");
+    let snapshot = publish::build_snapshot(&mut config, Vec::new()).expect("bench zone is valid");
     let mix = std::fs::read_to_string(format!("{root}/bench/queries.txt")).unwrap();
     let queries: Vec<Vec<u8>> = mix
         .lines()
@@ -66,13 +66,12 @@ fn main() {
     for _ in 0..rounds {
         for q in &queries {
             buf[..q.len()].copy_from_slice(q);
-            let reply = match fast::answer_in_place(&snapshot, &mut buf, q.len()) {
+            let reply = match fast::answer_in_place(&snapshot, &mut buf, q.len(), 0) {
                 Some(n) => {
                     fast_answers += 1;
                     n
                 }
-                None => answer::respond(&snapshot, &buf[..q.len()], Transport::Udp, &mut scratch)
-                    .unwrap_or(0),
+                None => answer::respond(&snapshot, &buf[..q.len()], Transport::Udp, 0, &mut scratch).unwrap_or(0),
             };
             bytes += black_box(reply);
         }

@@ -38,7 +38,8 @@ fn load(sources: &Sources) -> anyhow::Result<(Config, Snapshot)> {
     let started = std::time::Instant::now();
     let mut config = config::load(sources)?;
     let read = started.elapsed();
-    let snapshot = publish::build_snapshot(&mut config)?;
+    let answers = config.records.iter().map(first_answer).collect();
+    let snapshot = publish::build_snapshot(&mut config, answers)?;
     tracing::debug!(read = ?read, built = ?(started.elapsed() - read), "configuration and zones loaded");
     Ok((config, snapshot))
 }
@@ -151,8 +152,7 @@ impl Server {
         let attempts = if addr.port() == 0 { 20 } else { 1 };
         let mut last_error = None;
         for _ in 0..attempts {
-            let (sockets, bound) =
-                udp::bind(addr, threads).with_context(|| format!("binding UDP {addr}"))?;
+            let (sockets, bound) = udp::bind(addr, threads).with_context(|| format!("binding UDP {addr}"))?;
             let _guard = self.runtime.enter();
             match tcp::bind(bound) {
                 Ok(listener) => return Ok((sockets, listener, bound)),
@@ -183,14 +183,8 @@ impl Server {
             .collect();
         self.snapshot.store(Arc::new(snapshot));
         tracing::info!(zones = %serials.join(", "), took = ?started.elapsed(), "reloaded");
-        if config
-            .listen
-            .iter()
-            .any(|a| a.port() != 0 && !self.addrs.contains(a))
-        {
-            tracing::warn!(
-                "listen addresses changed in the configuration; they take effect on restart"
-            );
+        if config.listen.iter().any(|a| a.port() != 0 && !self.addrs.contains(a)) {
+            tracing::warn!("listen addresses changed in the configuration; they take effect on restart");
         }
         Ok(())
     }
@@ -199,13 +193,8 @@ impl Server {
     pub fn shutdown(self) -> Vec<udp::WorkerStats> {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
-        let stats = self
-            .udp_workers
-            .into_iter()
-            .filter_map(|w| w.join().ok())
-            .collect();
-        self.runtime
-            .shutdown_timeout(std::time::Duration::from_secs(2));
+        let stats = self.udp_workers.into_iter().filter_map(|w| w.join().ok()).collect();
+        self.runtime.shutdown_timeout(std::time::Duration::from_secs(2));
         stats
     }
 
@@ -284,11 +273,7 @@ fn announce(server: &Server) {
         } else {
             addr.ip().to_string()
         };
-        let _ = writeln!(
-            out,
-            "lifeline: try: dig @{host} -p {} {name} A",
-            addr.port()
-        );
+        let _ = writeln!(out, "lifeline: try: dig @{host} -p {} {name} A", addr.port());
     }
     let _ = out.flush();
 }
@@ -306,4 +291,17 @@ fn example_name(snapshot: &Snapshot) -> Option<String> {
         .collect();
     names.sort_by_key(|n| (!n.starts_with("www."), n.len()));
     names.into_iter().next()
+}
+
+/// The answer of a record before any check has run: its best tier.
+fn first_answer(record: &crate::config::health::RecordConfig) -> crate::publish::dynamic::DynamicAnswer {
+    let best = record.endpoints.iter().map(|e| e.priority).min().unwrap_or(1);
+    let addrs: Vec<std::net::IpAddr> = record
+        .endpoints
+        .iter()
+        .filter(|e| e.priority == best)
+        .flat_map(|e| e.addresses.iter().copied())
+        .take(record.max_answers)
+        .collect();
+    crate::publish::dynamic::DynamicAnswer::addresses(record.rtype, record.ttl, vec![addrs])
 }

@@ -11,7 +11,8 @@ use domain::base::iana::{Class, Rtype};
 
 /// The SOA of the example zone as it appears in negative answers: TTL
 /// min(SOA TTL 300, MINIMUM 60) = 60 (RFC 2308 §3).
-const NEGATIVE_SOA: &str = "example.test. 60 IN SOA ns1.example.test. hostmaster.example.test. 2026112501 3600 600 604800 60";
+const NEGATIVE_SOA: &str =
+    "example.test. 60 IN SOA ns1.example.test. hostmaster.example.test. 2026112501 3600 600 604800 60";
 
 /// Asserts the parts of a reply every test here checks.
 #[track_caller]
@@ -36,10 +37,7 @@ fn assert_reply(
 #[test]
 fn authoritative_answer_sets_aa_and_copies_rd_without_ra() {
     let server = Lifeline::example();
-    for query in [
-        q("www.example.test", Rtype::A),
-        q("www.example.test", Rtype::A).rd(),
-    ] {
+    for query in [q("www.example.test", Rtype::A), q("www.example.test", Rtype::A).rd()] {
         for (how, reply) in ask(server.addr, &query) {
             assert_reply(
                 how,
@@ -53,11 +51,7 @@ fn authoritative_answer_sets_aa_and_copies_rd_without_ra() {
                 &[],
                 &[],
             );
-            assert_eq!(
-                reply.rd(),
-                query.rd,
-                "{how}: RD is copied (RFC 1035 §4.1.1)"
-            );
+            assert_eq!(reply.rd(), query.rd, "{how}: RD is copied (RFC 1035 §4.1.1)");
         }
     }
 }
@@ -205,8 +199,7 @@ fn wild() -> Lifeline {
     Lifeline::zone_files(&[("wild.test", &test_zone("wild.test.zone"))])
 }
 
-const WILD_SOA: &str =
-    "wild.test. 300 IN SOA ns.example.com. hostmaster.wild.test. 1 3600 600 604800 300";
+const WILD_SOA: &str = "wild.test. 300 IN SOA ns.example.com. hostmaster.wild.test. 1 3600 600 604800 300";
 
 #[test]
 fn wildcard_synthesises_records_owned_by_the_query_name() {
@@ -331,11 +324,7 @@ fn delegation_is_a_referral_with_glue_and_no_aa() {
 #[test]
 fn names_below_a_delegation_get_the_referral() {
     let server = Lifeline::example();
-    for name in [
-        "www.sub.example.test",
-        "a.b.c.sub.example.test",
-        "ns1.sub.example.test",
-    ] {
+    for name in ["www.sub.example.test", "a.b.c.sub.example.test", "ns1.sub.example.test"] {
         for (how, reply) in ask(server.addr, &q(name, Rtype::A)) {
             assert_reply(how, &reply, "NOERROR", false, &[], &SUB_NS, &SUB_GLUE);
         }
@@ -420,9 +409,7 @@ fn soa_query_is_answered_with_its_own_ttl() {
             &reply,
             "NOERROR",
             true,
-            &[
-                "example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. 2026112501 3600 600 604800 60",
-            ],
+            &["example.test. 300 IN SOA ns1.example.test. hostmaster.example.test. 2026112501 3600 600 604800 60"],
             &[],
             &[],
         );
@@ -444,20 +431,14 @@ fn any_over_udp_is_answered_with_one_rrset() {
     // RFC 8482 §4.1: a small answer: one whole RRset of the name.
     let server = Lifeline::example();
     let all = tcp(server.addr, &q("example.test", Rtype::ANY)).answer();
-    for query in [
-        q("example.test", Rtype::ANY),
-        q("example.test", Rtype::ANY).edns(1232),
-    ] {
+    for query in [q("example.test", Rtype::ANY), q("example.test", Rtype::ANY).edns(1232)] {
         let reply = udp(server.addr, &query);
         assert_eq!(reply.rcode(), "NOERROR");
         assert!(reply.aa() && !reply.tc());
         let answer = reply.answer();
         let types = types_of(&answer);
         assert!(!types.is_empty(), "{answer:?}");
-        assert!(
-            types.iter().all(|t| *t == types[0]),
-            "one RRset: {answer:?}"
-        );
+        assert!(types.iter().all(|t| *t == types[0]), "one RRset: {answer:?}");
         let whole: Vec<&String> = all
             .iter()
             .filter(|r| types_of(std::slice::from_ref(r))[0] == types[0])
@@ -613,12 +594,7 @@ fn names_in_the_reply_are_compressed() {
 #[test]
 fn chaos_version_bind_is_refused_unless_configured() {
     let server = Lifeline::example();
-    for name in [
-        "version.bind",
-        "version.server",
-        "id.server",
-        "hostname.bind",
-    ] {
+    for name in ["version.bind", "version.server", "id.server", "hostname.bind"] {
         for (how, reply) in ask(server.addr, &q(name, Rtype::TXT).class(Class::CH)) {
             assert_reply(how, &reply, "REFUSED", false, &[], &[], &[]);
         }
@@ -631,10 +607,7 @@ fn chaos_version_bind_is_refused_unless_configured() {
         }
     }
     // Configuring the version does not disclose an identity.
-    let reply = udp(
-        configured.addr,
-        &q("id.server", Rtype::TXT).class(Class::CH),
-    );
+    let reply = udp(configured.addr, &q("id.server", Rtype::TXT).class(Class::CH));
     assert_eq!(reply.rcode(), "REFUSED");
 }
 

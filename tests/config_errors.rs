@@ -27,11 +27,7 @@ fn check(config: &str, zone: &str) -> (Finished, String, String) {
     let zone_path = dir.write("zone.zone", zone);
     let path = config_path.to_str().unwrap();
     let finished = run_lifeline(&["check", "--config", path], RUN_TIMEOUT);
-    (
-        finished,
-        path.to_string(),
-        zone_path.to_str().unwrap().to_string(),
-    )
+    (finished, path.to_string(), zone_path.to_str().unwrap().to_string())
 }
 
 /// Asserts that check failed and that its message starts at `file:line:`
@@ -53,9 +49,7 @@ fn assert_rejected(finished: &Finished, file: &str, line: usize, words: &[&str])
 
 #[test]
 fn unknown_key_is_named_with_its_line() {
-    let config = format!(
-        "[server]\nlisten = [\"127.0.0.1:53\"]\nlisen = [\"127.0.0.1:53\"]\n\n{ZONE_BLOCK}"
-    );
+    let config = format!("[server]\nlisten = [\"127.0.0.1:53\"]\nlisen = [\"127.0.0.1:53\"]\n\n{ZONE_BLOCK}");
     let (finished, file, _) = check(&config, GOOD_ZONE);
     assert_rejected(&finished, &file, 3, &["lisen", "listen"]);
     // An unknown table too.
@@ -78,22 +72,10 @@ fn out_of_range_limits_are_errors_with_the_allowed_range() {
     // Never clamped (STYLE.md habit 4): the message gives the range.
     let cases = [
         ("edns_udp_size = 100", "limits.edns_udp_size", "512..=4096"),
-        (
-            "edns_udp_size = 65535",
-            "limits.edns_udp_size",
-            "512..=4096",
-        ),
+        ("edns_udp_size = 65535", "limits.edns_udp_size", "512..=4096"),
         ("tcp_connections = 0", "limits.tcp_connections", "1..=65536"),
-        (
-            "tcp_idle_timeout = \"10ms\"",
-            "limits.tcp_idle_timeout",
-            "100ms",
-        ),
-        (
-            "tcp_idle_timeout = \"5 minutes\"",
-            "limits.tcp_idle_timeout",
-            "500ms",
-        ),
+        ("tcp_idle_timeout = \"10ms\"", "limits.tcp_idle_timeout", "100ms"),
+        ("tcp_idle_timeout = \"5 minutes\"", "limits.tcp_idle_timeout", "500ms"),
     ];
     for (line, field, range) in cases {
         let config = format!("[limits]\n# one of:\n{line}\n\n{ZONE_BLOCK}");
@@ -140,12 +122,7 @@ fn bad_inline_record_names_the_config_line() {
 fn record_outside_the_zone_names_the_zone_file_and_line() {
     let zone = format!("{GOOD_ZONE}www IN A 127.0.0.1\nwww.other.test. IN A 127.0.0.2\n");
     let (finished, _, zone_file) = check(ZONE_BLOCK, &zone);
-    assert_rejected(
-        &finished,
-        &zone_file,
-        6,
-        &["www.other.test", "outside the zone"],
-    );
+    assert_rejected(&finished, &zone_file, 6, &["www.other.test", "outside the zone"]);
 }
 
 #[test]
@@ -169,10 +146,7 @@ fn zone_without_soa_is_rejected_naming_the_zone_file() {
     let (finished, _, zone_file) = check(ZONE_BLOCK, zone);
     assert!(!finished.status.success());
     let message = finished.stderr.trim();
-    assert!(
-        message.starts_with(&format!("lifeline: {zone_file}:")),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("lifeline: {zone_file}:")), "{message}");
     assert!(message.contains("no SOA"), "{message}");
 }
 
@@ -183,10 +157,7 @@ fn check_accepts_the_shipped_example() {
     assert!(finished.status.success(), "{}", finished.stderr);
     let summary = &finished.stdout;
     assert!(summary.contains("configuration OK"), "{summary}");
-    assert!(
-        summary.contains("zone example.test.: serial 2026112501"),
-        "{summary}"
-    );
+    assert!(summary.contains("zone example.test.: serial 2026112501"), "{summary}");
     assert!(summary.contains("zone inline.test.: serial 1"), "{summary}");
 }
 
@@ -209,11 +180,7 @@ fn quick_mode_zone_without_a_file_is_an_error() {
     }
     // And a file that does not exist.
     let finished = run_lifeline(
-        &[
-            "check",
-            "--zone",
-            "example.test=/nonexistent/example.test.zone",
-        ],
+        &["check", "--zone", "example.test=/nonexistent/example.test.zone"],
         RUN_TIMEOUT,
     );
     assert!(!finished.status.success());

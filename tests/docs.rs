@@ -8,11 +8,7 @@ use std::process::Command;
 use common::TempDir;
 
 fn reference() -> String {
-    std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/configuration.md"
-    ))
-    .unwrap()
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap()
 }
 
 /// The first ```toml block of the reference.
@@ -39,11 +35,7 @@ fn check(config: &str) -> std::process::Output {
 #[test]
 fn the_complete_example_in_the_reference_is_valid() {
     let out = check(&complete_example(&reference()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
         summary.contains("zone example.test.") && summary.contains("zone inline.test."),

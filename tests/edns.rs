@@ -70,9 +70,7 @@ fn edns_version_above_zero_is_badvers_with_version_zero() {
     // highest version we implement, 0. No data is given.
     let server = Lifeline::example();
     for version in [1, 2, 255] {
-        let query = q("www.example.test", Rtype::A)
-            .edns(1232)
-            .edns_version(version);
+        let query = q("www.example.test", Rtype::A).edns(1232).edns_version(version);
         for reply in [udp(server.addr, &query), tcp(server.addr, &query)] {
             assert_eq!(reply.rcode(), "BADVERS", "version {version}");
             assert_eq!(reply.opt(), Some((1232, 0, false, None)));
@@ -182,15 +180,8 @@ fn client_payload_size_below_the_server_maximum_is_honoured() {
     let size = whole.len();
     assert_whole(&whole, 8, 1232);
     // One byte less than the answer needs: truncated; exactly enough: whole.
-    assert_truncated(
-        &udp(server.addr, &q(name, Rtype::TXT).edns(size as u16 - 1)),
-        size - 1,
-    );
-    assert_whole(
-        &udp(server.addr, &q(name, Rtype::TXT).edns(size as u16)),
-        8,
-        size,
-    );
+    assert_truncated(&udp(server.addr, &q(name, Rtype::TXT).edns(size as u16 - 1)), size - 1);
+    assert_whole(&udp(server.addr, &q(name, Rtype::TXT).edns(size as u16)), 8, size);
 }
 
 #[test]

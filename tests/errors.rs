@@ -22,10 +22,7 @@ fn good_query() -> Q {
 /// The server still answers a good query over UDP and TCP.
 #[track_caller]
 fn assert_still_answers(server: &Lifeline) {
-    for reply in [
-        udp(server.addr, &good_query()),
-        tcp(server.addr, &good_query()),
-    ] {
+    for reply in [udp(server.addr, &good_query()), tcp(server.addr, &good_query())] {
         assert_eq!(reply.rcode(), "NOERROR");
         assert!(reply.aa());
         assert_eq!(reply.answer().len(), 2);
@@ -69,10 +66,7 @@ fn opcodes_other_than_query_are_notimp() {
         Opcode::UPDATE,
         Opcode::from_int(15),
     ] {
-        let query = q("www.example.test", Rtype::A)
-            .id(BAD_ID)
-            .opcode(opcode)
-            .rd();
+        let query = q("www.example.test", Rtype::A).id(BAD_ID).opcode(opcode).rd();
         for reply in replies_to(&server, &query.wire()) {
             assert_eq!(reply.rcode(), "NOTIMP", "{opcode}");
             assert_eq!(reply.opcode(), opcode, "opcode echoed");
@@ -147,11 +141,7 @@ fn a_packet_with_qr_set_gets_no_reply() {
     for bad in [response, with_answer] {
         for first in first_replies_after(&server, &bad) {
             let reply = Reply::parse(first, &good_query().wire());
-            assert_eq!(
-                reply.msg.header().id(),
-                GOOD_ID,
-                "the first reply is the good one"
-            );
+            assert_eq!(reply.msg.header().id(), GOOD_ID, "the first reply is the good one");
             assert_eq!(reply.rcode(), "NOERROR");
         }
     }

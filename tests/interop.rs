@@ -37,18 +37,13 @@ impl Tool {
         all.extend(once);
         all.extend(args);
         let output = DigOutput::parse(&run(&self.path, &all));
-        eprintln!(
-            "{} {}: {} {:?}",
-            self.name,
-            args.join(" "),
-            output.status,
-            output.flags
-        );
+        eprintln!("{} {}: {} {:?}", self.name, args.join(" "), output.status, output.flags);
         output
     }
 }
 
-const NEGATIVE_SOA: &str = "example.test. 60 IN SOA ns1.example.test. hostmaster.example.test. 2026112501 3600 600 604800 60";
+const NEGATIVE_SOA: &str =
+    "example.test. 60 IN SOA ns1.example.test. hostmaster.example.test. 2026112501 3600 600 604800 60";
 
 #[test]
 fn authoritative_answer_without_recursion() {
@@ -66,11 +61,7 @@ fn authoritative_answer_without_recursion() {
             "{}",
             tool.name
         );
-        assert!(
-            out.authority.is_empty() && out.additional.is_empty(),
-            "{}",
-            tool.name
-        );
+        assert!(out.authority.is_empty() && out.additional.is_empty(), "{}", tool.name);
     }
 }
 
@@ -78,10 +69,7 @@ fn authoritative_answer_without_recursion() {
 fn cname_chain_over_tcp() {
     let server = Lifeline::example();
     for tool in tools() {
-        let out = tool.ask(
-            server.addr,
-            &["+tcp", "+norec", "static.example.test", "AAAA"],
-        );
+        let out = tool.ask(server.addr, &["+tcp", "+norec", "static.example.test", "AAAA"]);
         assert_eq!(out.status, "NOERROR", "{}", tool.name);
         assert!(out.has_flag("aa"), "{}", tool.name);
         assert_eq!(
@@ -127,10 +115,7 @@ fn wildcard_answer_is_owned_by_the_query_name() {
         assert_eq!(out.flags, ["qr", "aa"], "{}", tool.name);
         // The owner is the name asked for, in the case it was sent in
         // (dig keeps the case given; kdig lowercases it).
-        assert!(
-            out.question
-                .eq_ignore_ascii_case("some.host.apps.example.test.")
-        );
+        assert!(out.question.eq_ignore_ascii_case("some.host.apps.example.test."));
         assert_eq!(
             out.answer,
             [format!("{} 300 IN A 127.0.0.80", out.question)],
@@ -147,11 +132,7 @@ fn outside_our_zones_is_refused_even_with_recursion_desired() {
         let out = tool.ask(server.addr, &["+rec", "www.example.com", "A"]);
         assert_eq!(out.status, "REFUSED", "{}", tool.name);
         assert_eq!(out.flags, ["qr", "rd"], "{}: no aa, no ra", tool.name);
-        assert!(
-            out.answer.is_empty() && out.authority.is_empty(),
-            "{}",
-            tool.name
-        );
+        assert!(out.answer.is_empty() && out.authority.is_empty(), "{}", tool.name);
     }
 }
 
@@ -200,11 +181,7 @@ fn nsid_when_configured() {
             tool.name
         );
         let out = tool.ask(plain.addr, &["+nsid", "+norec", "www.example.test", "A"]);
-        assert!(
-            !out.text.contains("NSID:"),
-            "{}: none configured",
-            tool.name
-        );
+        assert!(!out.text.contains("NSID:"), "{}: none configured", tool.name);
     }
 }
 
@@ -238,9 +215,8 @@ fn edns_version_1_is_badvers() {
 
 #[test]
 fn truncated_udp_answer_is_retried_over_tcp() {
-    let mut zone = String::from(
-        "@ 300 IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ 300 IN NS ns1\nns1 300 IN A 127.0.0.53\n",
-    );
+    let mut zone =
+        String::from("@ 300 IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ 300 IN NS ns1\nns1 300 IN A 127.0.0.53\n");
     for i in 0..40 {
         zone.push_str(&format!("big 300 IN TXT \"{i:03}{}\"\n", "x".repeat(96)));
     }
@@ -256,11 +232,7 @@ fn truncated_udp_answer_is_retried_over_tcp() {
         assert_eq!(out.status, "NOERROR", "{}", tool.name);
         assert!(!out.has_flag("tc"), "{}", tool.name);
         assert_eq!(out.answer.len(), 40, "{}", tool.name);
-        assert!(
-            out.text.contains("(TCP)"),
-            "{}: retried over TCP",
-            tool.name
-        );
+        assert!(out.text.contains("(TCP)"), "{}: retried over TCP", tool.name);
     }
 }
 
@@ -270,17 +242,9 @@ fn any_is_one_rrset_over_udp_and_all_over_tcp() {
     for tool in tools() {
         let out = tool.ask(server.addr, &["+notcp", "+norec", "example.test", "ANY"]);
         assert_eq!(out.status, "NOERROR", "{}", tool.name);
-        let types: Vec<&str> = out
-            .answer
-            .iter()
-            .map(|r| r.split(' ').nth(3).unwrap())
-            .collect();
+        let types: Vec<&str> = out.answer.iter().map(|r| r.split(' ').nth(3).unwrap()).collect();
         assert!(!types.is_empty(), "{}", tool.name);
-        assert!(
-            types.iter().all(|t| *t == types[0]),
-            "{}: {types:?}",
-            tool.name
-        );
+        assert!(types.iter().all(|t| *t == types[0]), "{}: {types:?}", tool.name);
         let out = tool.ask(server.addr, &["+tcp", "+norec", "example.test", "ANY"]);
         assert_eq!(out.answer.len(), 6, "{}: {:?}", tool.name, out.answer);
     }
@@ -293,12 +257,7 @@ fn chaos_identity_and_version() {
         let out = tool.ask(server.addr, &["id.server", "CH", "TXT"]);
         assert_eq!(out.status, "NOERROR", "{}", tool.name);
         assert!(out.has_flag("aa"), "{}", tool.name);
-        assert_eq!(
-            out.answer,
-            ["id.server. 0 CH TXT \"interop-ns\""],
-            "{}",
-            tool.name
-        );
+        assert_eq!(out.answer, ["id.server. 0 CH TXT \"interop-ns\""], "{}", tool.name);
         let out = tool.ask(server.addr, &["version.bind", "CH", "TXT"]);
         assert_eq!(out.status, "REFUSED", "{}", tool.name);
         assert!(out.answer.is_empty(), "{}", tool.name);
@@ -317,10 +276,7 @@ fn question_case_is_kept_over_ipv6() {
     ]);
     for tool in tools() {
         for transport in ["+notcp", "+tcp"] {
-            let out = tool.ask(
-                server.addr,
-                &[transport, "+norec", "wWw.ExAmPlE.TeSt", "AAAA"],
-            );
+            let out = tool.ask(server.addr, &[transport, "+norec", "wWw.ExAmPlE.TeSt", "AAAA"]);
             assert_eq!(out.status, "NOERROR", "{} {transport}", tool.name);
             assert_eq!(out.flags, ["qr", "aa"], "{} {transport}", tool.name);
             // dig sends the name as given, kdig lowercases it; either way

@@ -113,29 +113,18 @@ fn invalid_zone_on_reload_is_rejected_and_the_old_data_keeps_serving() {
     assert_eq!(serial(server.addr, "reload.test"), 1);
     for (how, reply) in ask(server.addr, &q("new.reload.test", Rtype::A)) {
         assert_eq!(reply.rcode(), "NOERROR", "{how}");
-        assert_eq!(
-            reply.answer(),
-            ["new.reload.test. 60 IN A 127.0.0.9"],
-            "{how}"
-        );
+        assert_eq!(reply.answer(), ["new.reload.test. 60 IN A 127.0.0.9"], "{how}");
     }
     // Fixed, the next reload applies.
     replace_file(&zone_path, &zone(3, false));
     assert_eq!(reload(&server), "reloaded");
     assert_eq!(serial(server.addr, "reload.test"), 3);
-    assert_eq!(
-        udp(server.addr, &q("new.reload.test", Rtype::A)).rcode(),
-        "NXDOMAIN"
-    );
+    assert_eq!(udp(server.addr, &q("new.reload.test", Rtype::A)).rcode(), "NXDOMAIN");
 }
 
 #[test]
 fn invalid_config_on_reload_is_rejected_and_the_old_one_keeps_serving() {
-    let mut server = Lifeline::with_zones(
-        "identity = \"before\"",
-        "",
-        &[("reload.test", &zone(1, false))],
-    );
+    let mut server = Lifeline::with_zones("identity = \"before\"", "", &[("reload.test", &zone(1, false))]);
     let config_path = server.dir().join("lifeline.toml");
     let zones = [("reload.test", "")];
     // An unknown key, together with a zone change that must not apply.
@@ -153,20 +142,11 @@ fn invalid_config_on_reload_is_rejected_and_the_old_one_keeps_serving() {
     assert!(server.is_running());
     assert_eq!(serial(server.addr, "reload.test"), 1);
     let id = q("id.server", Rtype::TXT).class(domain::base::iana::Class::CH);
-    assert_eq!(
-        udp(server.addr, &id).answer(),
-        ["id.server. 0 CH TXT \"before\""]
-    );
+    assert_eq!(udp(server.addr, &id).answer(), ["id.server. 0 CH TXT \"before\""]);
     // The corrected config applies, identity and zone together.
-    replace_file(
-        &config_path,
-        &zones_config("identity = \"after\"", "", &zones),
-    );
+    replace_file(&config_path, &zones_config("identity = \"after\"", "", &zones));
     assert_eq!(reload(&server), "reloaded");
-    assert_eq!(
-        udp(server.addr, &id).answer(),
-        ["id.server. 0 CH TXT \"after\""]
-    );
+    assert_eq!(udp(server.addr, &id).answer(), ["id.server. 0 CH TXT \"after\""]);
     assert_eq!(serial(server.addr, "reload.test"), 2);
 }
 
@@ -174,11 +154,7 @@ fn invalid_config_on_reload_is_rejected_and_the_old_one_keeps_serving() {
 fn a_reload_applies_all_zones_or_none() {
     // One zone changes for the better, another breaks: neither change is
     // served (DESIGN.md §6: apply atomically or not at all).
-    let server = Lifeline::with_zones(
-        "",
-        "",
-        &[("one.test", &zone(1, false)), ("two.test", &zone(1, false))],
-    );
+    let server = Lifeline::with_zones("", "", &[("one.test", &zone(1, false)), ("two.test", &zone(1, false))]);
     replace_file(&server.dir().join("one.test.zone"), &zone(2, true));
     replace_file(
         &server.dir().join("two.test.zone"),
@@ -187,21 +163,12 @@ fn a_reload_applies_all_zones_or_none() {
     assert_eq!(reload(&server), "reload rejected");
     assert_eq!(serial(server.addr, "one.test"), 1);
     assert_eq!(serial(server.addr, "two.test"), 1);
-    assert_eq!(
-        udp(server.addr, &q("new.one.test", Rtype::A)).rcode(),
-        "NXDOMAIN"
-    );
+    assert_eq!(udp(server.addr, &q("new.one.test", Rtype::A)).rcode(), "NXDOMAIN");
 }
 
 /// Asks for www.reload.test over and over until `stop` (at least `min`
 /// times, at most `max`); returns how many were asked and what went wrong.
-fn query_loop(
-    addr: SocketAddr,
-    over_tcp: bool,
-    stop: Arc<AtomicBool>,
-    min: usize,
-    max: usize,
-) -> (usize, Vec<String>) {
+fn query_loop(addr: SocketAddr, over_tcp: bool, stop: Arc<AtomicBool>, min: usize, max: usize) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut stream = over_tcp.then(|| tcp_connect(addr));
     let mut n = 0;

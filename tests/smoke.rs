@@ -47,8 +47,8 @@ fn replies_leave_from_the_queried_address_on_a_wildcard_bind() {
         format!("[::1]:{v6}"),
     ] {
         let wire = q("www.example.test", Rtype::A).wire();
-        let reply = udp_raw(dest.parse().unwrap(), &wire, REPLY_TIMEOUT)
-            .unwrap_or_else(|| panic!("no reply via {dest}"));
+        let reply =
+            udp_raw(dest.parse().unwrap(), &wire, REPLY_TIMEOUT).unwrap_or_else(|| panic!("no reply via {dest}"));
         let reply = Reply::parse(reply, &wire);
         assert_eq!(reply.answer().len(), 2, "via {dest}");
     }

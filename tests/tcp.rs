@@ -24,10 +24,7 @@ fn closed_by_server(stream: &mut TcpStream) -> bool {
     match stream.read(&mut byte) {
         Ok(0) => true,
         Ok(_) => false,
-        Err(e) => !matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
     }
 }
 
@@ -115,10 +112,7 @@ fn connections_over_the_limit_are_closed_and_the_others_keep_working() {
     // reply may come.
     let _ = third.write_all(&[0, www.wire().len() as u8]);
     let _ = third.write_all(&www.wire());
-    assert!(
-        closed_by_server(&mut third),
-        "the third connection is closed"
-    );
+    assert!(closed_by_server(&mut third), "the third connection is closed");
     // The first two still work.
     assert_eq!(exchange(&mut first, &www).answer().len(), 2);
     assert_eq!(exchange(&mut second, &www).answer().len(), 2);
@@ -149,9 +143,7 @@ fn a_slow_client_does_not_stall_others() {
         stalled.push(half_prefix);
         let mut half_message = tcp_connect(server.addr);
         let wire = www.wire();
-        half_message
-            .write_all(&(wire.len() as u16).to_be_bytes())
-            .unwrap();
+        half_message.write_all(&(wire.len() as u16).to_be_bytes()).unwrap();
         half_message.write_all(&wire[..wire.len() / 2]).unwrap();
         stalled.push(half_message);
     }

@@ -176,12 +176,7 @@ pub fn default_user_agent() -> String {
     format!("lifeline/{} (health check)", env!("CARGO_PKG_VERSION"))
 }
 
-fn limit(
-    ctx: &FileCtx,
-    v: &Option<Spanned<i64>>,
-    field: &str,
-    l: &Limit,
-) -> Result<u64, ConfigError> {
+fn limit(ctx: &FileCtx, v: &Option<Spanned<i64>>, field: &str, l: &Limit) -> Result<u64, ConfigError> {
     match v {
         None => Ok(l.default),
         Some(v) => l.check(*v.get_ref()).map_err(|m| ctx.error(v, field, m)),
@@ -232,20 +227,13 @@ pub(super) fn resolve_checks(
         .collect()
 }
 
-fn resolve_check(
-    name: &str,
-    spanned: &Spanned<RawCheck>,
-    ctx: &FileCtx,
-) -> Result<CheckConfig, ConfigError> {
+fn resolve_check(name: &str, spanned: &Spanned<RawCheck>, ctx: &FileCtx) -> Result<CheckConfig, ConfigError> {
     let c = spanned.get_ref();
     let f = |key: &str| format!("check.{name}.{key}");
     let interval = duration(ctx, &c.interval, &f("interval"), &limits::CHECK_INTERVAL)?;
     let timeout = duration(ctx, &c.timeout, &f("timeout"), &limits::CHECK_TIMEOUT)?;
     if timeout >= interval {
-        let at = c
-            .timeout
-            .as_ref()
-            .map_or(spanned.span().start, |t| t.span().start);
+        let at = c.timeout.as_ref().map_or(spanned.span().start, |t| t.span().start);
         return Err(ConfigError::Field {
             location: super::error::Location::at(&ctx.path.display().to_string(), &ctx.text, at),
             field: f("timeout"),
@@ -268,9 +256,10 @@ fn resolve_check(
         }),
         "dns" => CheckKind::Dns(dns_check(c, ctx, &f)?),
         "exec" => {
-            let command = c.command.as_ref().ok_or_else(|| {
-                ctx.error(&c.kind, &f("command"), "an exec check needs `command`")
-            })?;
+            let command = c
+                .command
+                .as_ref()
+                .ok_or_else(|| ctx.error(&c.kind, &f("command"), "an exec check needs `command`"))?;
             CheckKind::Exec(ExecCheck {
                 command: command.get_ref().clone(),
                 args: c.args.clone().unwrap_or_default(),
@@ -295,12 +284,7 @@ fn resolve_check(
     })
 }
 
-fn port(
-    ctx: &FileCtx,
-    c: &RawCheck,
-    f: &impl Fn(&str) -> String,
-    default: Option<u16>,
-) -> Result<u16, ConfigError> {
+fn port(ctx: &FileCtx, c: &RawCheck, f: &impl Fn(&str) -> String, default: Option<u16>) -> Result<u16, ConfigError> {
     match (&c.port, default) {
         (Some(p), _) => u16::try_from(*p.get_ref())
             .ok()
@@ -315,23 +299,14 @@ fn port(
     }
 }
 
-fn http_check(
-    c: &RawCheck,
-    tls: bool,
-    ctx: &FileCtx,
-    f: &impl Fn(&str) -> String,
-) -> Result<HttpCheck, ConfigError> {
+fn http_check(c: &RawCheck, tls: bool, ctx: &FileCtx, f: &impl Fn(&str) -> String) -> Result<HttpCheck, ConfigError> {
     let status = match &c.status {
         None => 200..=399,
         Some(s) => parse_status(s.get_ref()).map_err(|m| ctx.error(s, &f("status"), m))?,
     };
     let body = match (&c.body, &c.body_regex) {
         (Some(_), Some(r)) => {
-            return Err(ctx.error(
-                r,
-                &f("body_regex"),
-                "give either `body` or `body_regex`, not both",
-            ));
+            return Err(ctx.error(r, &f("body_regex"), "give either `body` or `body_regex`, not both"));
         }
         (Some(b), None) => Some(BodyMatch::Substring(b.get_ref().clone())),
         (None, Some(r)) => {
@@ -341,17 +316,11 @@ fn http_check(
         }
         (None, None) => None,
     };
-    let path = c
-        .path
-        .as_ref()
-        .map_or("/".to_string(), |p| p.get_ref().clone());
+    let path = c.path.as_ref().map_or("/".to_string(), |p| p.get_ref().clone());
     if !path.starts_with('/') {
         return Err(ctx.error(c.path.as_ref().unwrap(), &f("path"), "a path starts with /"));
     }
-    let method = c
-        .method
-        .as_ref()
-        .map_or("GET".to_string(), |m| m.get_ref().clone());
+    let method = c.method.as_ref().map_or("GET".to_string(), |m| m.get_ref().clone());
     if !["GET", "HEAD", "POST", "OPTIONS"].contains(&method.as_str()) {
         return Err(ctx.error(
             c.method.as_ref().unwrap(),
@@ -382,12 +351,7 @@ fn http_check(
         headers: c
             .headers
             .as_ref()
-            .map(|h| {
-                h.get_ref()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
+            .map(|h| h.get_ref().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
         verify: c.verify.as_ref().is_none_or(|v| *v.get_ref()),
         ca,
@@ -395,20 +359,13 @@ fn http_check(
             .user_agent
             .as_ref()
             .map_or_else(default_user_agent, |u| u.get_ref().clone()),
-        cert_warn_days: limit(
-            ctx,
-            &c.cert_warn_days,
-            &f("cert_warn_days"),
-            &limits::CERT_WARN_DAYS,
-        )? as u32,
+        cert_warn_days: limit(ctx, &c.cert_warn_days, &f("cert_warn_days"), &limits::CERT_WARN_DAYS)? as u32,
     })
 }
 
 /// "200", "200-299", "2xx".
 fn parse_status(text: &str) -> Result<RangeInclusive<u16>, String> {
-    let bad = || {
-        format!("\"{text}\" is not a status or range; write e.g. \"200\", \"200-399\" or \"2xx\"")
-    };
+    let bad = || format!("\"{text}\" is not a status or range; write e.g. \"200\", \"200-399\" or \"2xx\"");
     let code = |s: &str| {
         s.trim()
             .parse::<u16>()
@@ -432,29 +389,16 @@ fn parse_status(text: &str) -> Result<RangeInclusive<u16>, String> {
     }
 }
 
-fn dns_check(
-    c: &RawCheck,
-    ctx: &FileCtx,
-    f: &impl Fn(&str) -> String,
-) -> Result<DnsCheck, ConfigError> {
-    let query = c.query.as_ref().ok_or_else(|| {
-        ctx.error(
-            &c.kind,
-            &f("query"),
-            "a dns check needs `query`, the name to ask",
-        )
-    })?;
-    let qname =
-        Name::parse(query.get_ref()).map_err(|e| ctx.error(query, &f("query"), e.to_string()))?;
+fn dns_check(c: &RawCheck, ctx: &FileCtx, f: &impl Fn(&str) -> String) -> Result<DnsCheck, ConfigError> {
+    let query = c
+        .query
+        .as_ref()
+        .ok_or_else(|| ctx.error(&c.kind, &f("query"), "a dns check needs `query`, the name to ask"))?;
+    let qname = Name::parse(query.get_ref()).map_err(|e| ctx.error(query, &f("query"), e.to_string()))?;
     let qtype = match &c.query_type {
         None => rtype::SOA,
-        Some(t) => parse_rtype(t.get_ref()).ok_or_else(|| {
-            ctx.error(
-                t,
-                &f("query_type"),
-                "a type such as A, AAAA, SOA, NS, TXT or TYPE65280",
-            )
-        })?,
+        Some(t) => parse_rtype(t.get_ref())
+            .ok_or_else(|| ctx.error(t, &f("query_type"), "a type such as A, AAAA, SOA, NS, TXT or TYPE65280"))?,
     };
     let rcodes = [
         ("NOERROR", 0),
@@ -518,24 +462,12 @@ fn reject_foreign_keys(
         ("sni", c.sni.as_ref().map(|v| v.span().start), http),
         ("status", c.status.as_ref().map(|v| v.span().start), http),
         ("body", c.body.as_ref().map(|v| v.span().start), http),
-        (
-            "body_regex",
-            c.body_regex.as_ref().map(|v| v.span().start),
-            http,
-        ),
-        (
-            "body_limit",
-            c.body_limit.as_ref().map(|v| v.span().start),
-            http,
-        ),
+        ("body_regex", c.body_regex.as_ref().map(|v| v.span().start), http),
+        ("body_limit", c.body_limit.as_ref().map(|v| v.span().start), http),
         ("headers", c.headers.as_ref().map(|v| v.span().start), http),
         ("verify", c.verify.as_ref().map(|v| v.span().start), http),
         ("ca", c.ca.as_ref().map(|v| v.span().start), http),
-        (
-            "user_agent",
-            c.user_agent.as_ref().map(|v| v.span().start),
-            http,
-        ),
+        ("user_agent", c.user_agent.as_ref().map(|v| v.span().start), http),
         (
             "cert_warn_days",
             c.cert_warn_days.as_ref().map(|v| v.span().start),
@@ -573,19 +505,11 @@ fn reject_foreign_keys(
         ),
     ];
     let port_applies = !matches!(kind, CheckKind::Icmp(_) | CheckKind::Exec(_));
-    let extra = [(
-        "port",
-        c.port.as_ref().map(|v| v.span().start),
-        port_applies,
-    )];
+    let extra = [("port", c.port.as_ref().map(|v| v.span().start), port_applies)];
     for (key, at, applies) in keyed.into_iter().chain(extra) {
         if let (Some(at), false) = (at, applies) {
             return Err(ConfigError::Field {
-                location: super::error::Location::at(
-                    &ctx.path.display().to_string(),
-                    &ctx.text,
-                    at,
-                ),
+                location: super::error::Location::at(&ctx.path.display().to_string(), &ctx.text, at),
                 field: f(key),
                 message: format!("`{key}` does not apply to a {} check", kind.name()),
             });
@@ -612,17 +536,20 @@ pub(super) fn resolve_records(
             return Err(ctx.error(
                 &r.name,
                 &format!("record[{i}].name"),
-                format!(
-                    "{} {} is defined twice",
-                    dup.name,
-                    rtype::mnemonic(record.rtype)
-                ),
+                format!("{} {} is defined twice", dup.name, rtype::mnemonic(record.rtype)),
             ));
         }
         for (e, endpoint) in record.endpoints.iter().enumerate() {
             if let Some(other) = endpoint_names.insert(endpoint.name.clone(), i) {
                 let raw_name = &r.endpoint.get_ref()[e].get_ref().name;
-                return Err(ctx.error(raw_name, &format!("record[{i}].endpoint[{e}].name"), format!("endpoint name \"{}\" is already used in record[{other}]; names must be unique", endpoint.name)));
+                return Err(ctx.error(
+                    raw_name,
+                    &format!("record[{i}].endpoint[{e}].name"),
+                    format!(
+                        "endpoint name \"{}\" is already used in record[{other}]; names must be unique",
+                        endpoint.name
+                    ),
+                ));
             }
         }
         records.push(record);
@@ -638,17 +565,12 @@ fn resolve_record(
     ctx: &FileCtx,
 ) -> Result<RecordConfig, ConfigError> {
     let f = |key: &str| format!("record[{i}].{key}");
-    let name =
-        Name::parse(r.name.get_ref()).map_err(|e| ctx.error(&r.name, &f("name"), e.to_string()))?;
+    let name = Name::parse(r.name.get_ref()).map_err(|e| ctx.error(&r.name, &f("name"), e.to_string()))?;
     let rtype = match r.rtype.get_ref().to_ascii_uppercase().as_str() {
         "A" => rtype::A,
         "AAAA" => rtype::AAAA,
         _ => {
-            return Err(ctx.error(
-                &r.rtype,
-                &f("type"),
-                "a health-checked record is \"A\" or \"AAAA\"",
-            ));
+            return Err(ctx.error(&r.rtype, &f("type"), "a health-checked record is \"A\" or \"AAAA\""));
         }
     };
     check_against_zones(&name, rtype, zones).map_err(|m| ctx.error(&r.name, &f("name"), m))?;
@@ -660,7 +582,11 @@ fn resolve_record(
                 .check(*v.get_ref())
                 .map_err(|m| ctx.error(v, &f("ttl_degraded"), m))? as u32;
             if t > ttl {
-                return Err(ctx.error(v, &f("ttl_degraded"), format!("{t} is longer than ttl {ttl}; a degraded record should spread changes faster")));
+                return Err(ctx.error(
+                    v,
+                    &f("ttl_degraded"),
+                    format!("{t} is longer than ttl {ttl}; a degraded record should spread changes faster"),
+                ));
             }
             Some(t)
         }
@@ -687,21 +613,12 @@ fn resolve_record(
     )?;
     let failback = if manual {
         if let Some(h) = &r.failback_hold {
-            return Err(ctx.error(
-                h,
-                &f("failback_hold"),
-                "failback_hold applies to failback = \"auto\"",
-            ));
+            return Err(ctx.error(h, &f("failback_hold"), "failback_hold applies to failback = \"auto\""));
         }
         Failback::Manual
     } else {
         Failback::Auto {
-            hold: duration(
-                ctx,
-                &r.failback_hold,
-                &f("failback_hold"),
-                &limits::FAILBACK_HOLD,
-            )?,
+            hold: duration(ctx, &r.failback_hold, &f("failback_hold"), &limits::FAILBACK_HOLD)?,
         }
     };
     let all_down = resolve_all_down(r, rtype, ctx, &f)?;
@@ -714,26 +631,14 @@ fn resolve_record(
     )?;
     let quorum = limit(ctx, &r.quorum, &f("quorum"), &limits::QUORUM)? as u16;
     if r.endpoint.get_ref().is_empty() {
-        return Err(ctx.error(
-            &r.endpoint,
-            &f("endpoint"),
-            "a record needs at least one endpoint",
-        ));
+        return Err(ctx.error(&r.endpoint, &f("endpoint"), "a record needs at least one endpoint"));
     }
     let endpoints = r
         .endpoint
         .get_ref()
         .iter()
         .enumerate()
-        .map(|(e, ep)| {
-            resolve_endpoint(
-                ep.get_ref(),
-                &format!("record[{i}].endpoint[{e}]"),
-                rtype,
-                checks,
-                ctx,
-            )
-        })
+        .map(|(e, ep)| resolve_endpoint(ep.get_ref(), &format!("record[{i}].endpoint[{e}]"), rtype, checks, ctx))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RecordConfig {
         name,
@@ -797,30 +702,14 @@ fn resolve_all_down(
     }
 }
 
-fn address(
-    a: &Spanned<String>,
-    rtype: u16,
-    ctx: &FileCtx,
-    field: &str,
-) -> Result<IpAddr, ConfigError> {
-    let ip: IpAddr = a.get_ref().parse().map_err(|_| {
-        ctx.error(
-            a,
-            field,
-            format!("\"{}\" is not an IP address", a.get_ref()),
-        )
-    })?;
-    let fits = if rtype == rtype::A {
-        ip.is_ipv4()
-    } else {
-        ip.is_ipv6()
-    };
+fn address(a: &Spanned<String>, rtype: u16, ctx: &FileCtx, field: &str) -> Result<IpAddr, ConfigError> {
+    let ip: IpAddr = a
+        .get_ref()
+        .parse()
+        .map_err(|_| ctx.error(a, field, format!("\"{}\" is not an IP address", a.get_ref())))?;
+    let fits = if rtype == rtype::A { ip.is_ipv4() } else { ip.is_ipv6() };
     if !fits {
-        return Err(ctx.error(
-            a,
-            field,
-            format!("{ip} is not an {} address", rtype::mnemonic(rtype)),
-        ));
+        return Err(ctx.error(a, field, format!("{ip} is not an {} address", rtype::mnemonic(rtype))));
     }
     Ok(ip)
 }
@@ -843,62 +732,43 @@ fn resolve_endpoint(
             .map(|a| address(a, rtype, ctx, &f("addresses")))
             .collect::<Result<_, _>>()?,
         (Some(a), Some(_)) => {
-            return Err(ctx.error(
-                a,
-                &f("address"),
-                "give either `address` or `addresses`, not both",
-            ));
+            return Err(ctx.error(a, &f("address"), "give either `address` or `addresses`, not both"));
         }
         _ => {
-            return Err(ctx.error(
-                &e.name,
-                &f("address"),
-                "an endpoint needs `address` (or `addresses`)",
-            ));
+            return Err(ctx.error(&e.name, &f("address"), "an endpoint needs `address` (or `addresses`)"));
         }
     };
     let target = match &e.target {
         None => None,
-        Some(t) => Some(t.get_ref().parse().map_err(|_| {
-            ctx.error(
-                t,
-                &f("target"),
-                format!("\"{}\" is not an IP address", t.get_ref()),
-            )
-        })?),
+        Some(t) => Some(
+            t.get_ref()
+                .parse()
+                .map_err(|_| ctx.error(t, &f("target"), format!("\"{}\" is not an IP address", t.get_ref())))?,
+        ),
     };
     let check_ids = e
         .checks
         .iter()
         .map(|c| {
-            checks
-                .iter()
-                .position(|k| &k.name == c.get_ref())
-                .ok_or_else(|| {
-                    let known: Vec<&str> = checks.iter().map(|k| k.name.as_str()).collect();
-                    ctx.error(
-                        c,
-                        &f("checks"),
-                        format!(
-                            "no check named \"{}\" (defined: {})",
-                            c.get_ref(),
-                            if known.is_empty() {
-                                "none".into()
-                            } else {
-                                known.join(", ")
-                            }
-                        ),
-                    )
-                })
+            checks.iter().position(|k| &k.name == c.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = checks.iter().map(|k| k.name.as_str()).collect();
+                ctx.error(
+                    c,
+                    &f("checks"),
+                    format!(
+                        "no check named \"{}\" (defined: {})",
+                        c.get_ref(),
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let initial_up = choice(
-        ctx,
-        &e.initial,
-        &f("initial"),
-        true,
-        &[("up", true), ("down", false)],
-    )?;
+    let initial_up = choice(ctx, &e.initial, &f("initial"), true, &[("up", true), ("down", false)])?;
     Ok(EndpointConfig {
         name: e.name.get_ref().clone(),
         addresses,

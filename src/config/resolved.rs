@@ -84,18 +84,9 @@ pub(super) struct FileCtx {
 }
 
 impl FileCtx {
-    pub(super) fn error<T>(
-        &self,
-        spanned: &Spanned<T>,
-        field: &str,
-        message: impl Into<String>,
-    ) -> ConfigError {
+    pub(super) fn error<T>(&self, spanned: &Spanned<T>, field: &str, message: impl Into<String>) -> ConfigError {
         ConfigError::Field {
-            location: Location::at(
-                &self.path.display().to_string(),
-                &self.text,
-                spanned.span().start,
-            ),
+            location: Location::at(&self.path.display().to_string(), &self.text, spanned.span().start),
             field: field.to_string(),
             message: message.into(),
         }
@@ -125,9 +116,7 @@ fn parse_toml(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
 /// The `key` of a `key = value` line containing `offset`, to name the field
 /// in a type error.
 fn key_on_line(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
@@ -145,11 +134,7 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
     Some(table.map_or_else(|| key.to_string(), |t| format!("{t}.{key}")))
 }
 
-fn resolve(
-    raw: RawConfig,
-    file: Option<&FileCtx>,
-    sources: &Sources,
-) -> Result<Config, ConfigError> {
+fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<Config, ConfigError> {
     let server = &raw.server;
     let mut listen = Vec::new();
     for addr in server.listen.iter().flatten() {
@@ -170,26 +155,23 @@ fn resolve(
     }
     listen.dedup();
     let udp_threads = match (sources.udp_threads, &server.udp_threads) {
-        (Some(n), _) => {
-            limits::UDP_THREADS
-                .check(n as i64)
-                .map_err(|message| ConfigError::Flag {
-                    flag: format!("--udp-threads {n}"),
-                    message,
-                })? as usize
-        }
+        (Some(n), _) => limits::UDP_THREADS
+            .check(n as i64)
+            .map_err(|message| ConfigError::Flag {
+                flag: format!("--udp-threads {n}"),
+                message,
+            })? as usize,
         (None, Some(v)) => checked(file, v, &limits::UDP_THREADS)? as usize,
         (None, None) => limits::default_udp_threads(),
     };
-    let text_field =
-        |v: &Option<Spanned<String>>, key: &str| -> Result<Option<String>, ConfigError> {
-            let Some(v) = v else { return Ok(None) };
-            let len = v.get_ref().len() as i64;
-            limits::IDENTITY_LEN
-                .check(len)
-                .map_err(|_| file.unwrap().error(v, key, "must be 1 to 255 bytes long"))?;
-            Ok(Some(v.get_ref().clone()))
-        };
+    let text_field = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<String>, ConfigError> {
+        let Some(v) = v else { return Ok(None) };
+        let len = v.get_ref().len() as i64;
+        limits::IDENTITY_LEN
+            .check(len)
+            .map_err(|_| file.unwrap().error(v, key, "must be 1 to 255 bytes long"))?;
+        Ok(Some(v.get_ref().clone()))
+    };
     let version = text_field(&server.version, "server.version")?;
     let identity = text_field(&server.identity, "server.identity")?;
     let nsid = text_field(&server.nsid, "server.nsid")?.map(String::into_bytes);
@@ -210,8 +192,7 @@ fn resolve(
         None => limits::TCP_IDLE_TIMEOUT.default,
         Some(v) => {
             let ctx = file.unwrap();
-            let d = parse_duration(v.get_ref())
-                .map_err(|m| ctx.error(v, limits::TCP_IDLE_TIMEOUT.key, m))?;
+            let d = parse_duration(v.get_ref()).map_err(|m| ctx.error(v, limits::TCP_IDLE_TIMEOUT.key, m))?;
             limits::TCP_IDLE_TIMEOUT
                 .check(d)
                 .map_err(|m| ctx.error(v, limits::TCP_IDLE_TIMEOUT.key, m))?
@@ -258,15 +239,13 @@ fn checked(file: Option<&FileCtx>, v: &Spanned<i64>, limit: &Limit) -> Result<u6
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|_| {
-        format!("\"{text}\" is not an address with a port, e.g. 127.0.0.1:53 or [::1]:53")
-    })
+    text.parse()
+        .map_err(|_| format!("\"{text}\" is not an address with a port, e.g. 127.0.0.1:53 or [::1]:53"))
 }
 
 /// "500ms", "10s", "2m", "1h".
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"10s\", \"2m\" or \"1h\"");
+    let bad = || format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"10s\", \"2m\" or \"1h\"");
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| bad())?;
@@ -285,17 +264,12 @@ fn parse_origin(text: &str) -> Result<Name, String> {
 
 fn resolve_zone(zone: &RawZone, index: usize, ctx: &FileCtx) -> Result<ZoneData, ConfigError> {
     let field = |name: &str| format!("zone[{index}].{name}");
-    let origin = parse_origin(zone.origin.get_ref())
-        .map_err(|m| ctx.error(&zone.origin, &field("origin"), m))?;
+    let origin = parse_origin(zone.origin.get_ref()).map_err(|m| ctx.error(&zone.origin, &field("origin"), m))?;
     match (&zone.file, &zone.records) {
         (Some(file), None) => {
             let path = ctx.dir().join(file.get_ref());
             if !path.is_file() {
-                return Err(ctx.error(
-                    file,
-                    &field("file"),
-                    format!("no such zone file: {}", path.display()),
-                ));
+                return Err(ctx.error(file, &field("file"), format!("no such zone file: {}", path.display())));
             }
             let records = zonefile::load_file(&path, &origin)?;
             Ok(ZoneData {
@@ -305,26 +279,14 @@ fn resolve_zone(zone: &RawZone, index: usize, ctx: &FileCtx) -> Result<ZoneData,
             })
         }
         (None, Some(lines)) => inline_zone(origin, lines, ctx),
-        (Some(file), Some(_)) => Err(ctx.error(
-            file,
-            &field("file"),
-            "give either `file` or `records`, not both",
-        )),
-        (None, None) => Err(ctx.error(
-            &zone.origin,
-            &field("origin"),
-            "the zone needs a `file` or `records`",
-        )),
+        (Some(file), Some(_)) => Err(ctx.error(file, &field("file"), "give either `file` or `records`, not both")),
+        (None, None) => Err(ctx.error(&zone.origin, &field("origin"), "the zone needs a `file` or `records`")),
     }
 }
 
 /// Inline records: each string is one zone-file line, reported at the
 /// config line it was written on.
-fn inline_zone(
-    origin: Name,
-    lines: &Spanned<Vec<Spanned<String>>>,
-    ctx: &FileCtx,
-) -> Result<ZoneData, ConfigError> {
+fn inline_zone(origin: Name, lines: &Spanned<Vec<Spanned<String>>>, ctx: &FileCtx) -> Result<ZoneData, ConfigError> {
     let file = ctx.path.display().to_string();
     let config_lines: Vec<usize> = lines
         .get_ref()
@@ -337,12 +299,7 @@ fn inline_zone(
         .map(|l| format!("{}\n", l.get_ref().replace('\n', " ")))
         .collect();
     let mut records = Vec::new();
-    let map_line = |line: usize| {
-        config_lines
-            .get(line.saturating_sub(1))
-            .copied()
-            .unwrap_or(0)
-    };
+    let map_line = |line: usize| config_lines.get(line.saturating_sub(1)).copied().unwrap_or(0);
     zonefile::parse_text(&text, &origin, &file, map_line, &mut records)?;
     Ok(ZoneData {
         origin,
@@ -374,10 +331,7 @@ fn resolve_zone_flag(flag: &str) -> Result<ZoneData, ConfigError> {
 
 fn check_distinct_zones(zones: &[ZoneData]) -> Result<(), ConfigError> {
     for (i, a) in zones.iter().enumerate() {
-        if let Some(b) = zones[..i]
-            .iter()
-            .find(|b| b.origin.lowercase() == a.origin.lowercase())
-        {
+        if let Some(b) = zones[..i].iter().find(|b| b.origin.lowercase() == a.origin.lowercase()) {
             return Err(ConfigError::Flag {
                 flag: format!("zone {}", a.origin),
                 message: format!("served twice: from {} and from {}", b.source, a.source),
@@ -446,9 +400,7 @@ records = [
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("test.toml:2:")
-                && err.contains("limits.edns_udp_size")
-                && err.contains("512..=4096"),
+            err.starts_with("test.toml:2:") && err.contains("limits.edns_udp_size") && err.contains("512..=4096"),
             "{err}"
         );
     }

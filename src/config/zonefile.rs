@@ -27,12 +27,7 @@ pub fn load_file(path: &Path, origin: &Name) -> Result<Vec<SourcedRecord>, Confi
     Ok(records)
 }
 
-fn load_into(
-    path: &Path,
-    origin: &Name,
-    depth: usize,
-    records: &mut Vec<SourcedRecord>,
-) -> Result<(), ConfigError> {
+fn load_into(path: &Path, origin: &Name, depth: usize, records: &mut Vec<SourcedRecord>) -> Result<(), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
@@ -71,9 +66,8 @@ pub fn parse_text(
     let mut zonefile = Zonefile::with_capacity(text.len());
     zonefile.extend_from_slice(text.as_bytes());
     // `origin` came from a validated Name, so this cannot fail.
-    let domain_origin =
-        domain::base::Name::<Bytes>::from_octets(Bytes::copy_from_slice(origin.wire()))
-            .expect("a valid Name is a valid domain::Name");
+    let domain_origin = domain::base::Name::<Bytes>::from_octets(Bytes::copy_from_slice(origin.wire()))
+        .expect("a valid Name is a valid domain::Name");
     zonefile.set_origin(domain_origin);
     zonefile.set_default_class(Class::IN);
     let mut includes = Vec::new();
@@ -107,19 +101,14 @@ fn convert(
     source: &str,
     line: usize,
 ) -> Result<Record, ConfigError> {
-    let owner = Name::from_wire(record.owner().to_vec().as_slice())
-        .map_err(|e| syntax(source, line, e.to_string()))?;
+    let owner = Name::from_wire(record.owner().to_vec().as_slice()).map_err(|e| syntax(source, line, e.to_string()))?;
     let mut rdata = Vec::new();
     record
         .data()
         .compose_rdata(&mut rdata)
         .map_err(|_| syntax(source, line, "record data too long".into()))?;
     if rdata.len() > u16::MAX as usize {
-        return Err(syntax(
-            source,
-            line,
-            "record data longer than 65535 octets".into(),
-        ));
+        return Err(syntax(source, line, "record data longer than 65535 octets".into()));
     }
     Ok(Record {
         owner,
@@ -133,12 +122,7 @@ fn convert(
 /// domain's errors read "LINE:COL: message"; re-point them at the source.
 /// An error found after the scanner consumed the end of a line is reported
 /// at column 1 of a later line; it belongs to the last line with content.
-fn scanner_error(
-    source: &str,
-    zone_text: &str,
-    text: &str,
-    map_line: &impl Fn(usize) -> usize,
-) -> ConfigError {
+fn scanner_error(source: &str, zone_text: &str, text: &str, map_line: &impl Fn(usize) -> usize) -> ConfigError {
     let mut parts = text.splitn(3, ':');
     let (line, col, msg) = (parts.next(), parts.next(), parts.next());
     match (
@@ -176,10 +160,7 @@ fn scanner_error(
 /// `line` itself if there is none.
 fn last_line_with_content(text: &str, line: usize) -> usize {
     let lines: Vec<&str> = text.lines().take(line.saturating_sub(1)).collect();
-    lines
-        .iter()
-        .rposition(|l| !l.trim().is_empty())
-        .map_or(line, |i| i + 1)
+    lines.iter().rposition(|l| !l.trim().is_empty()).map_or(line, |i| i + 1)
 }
 
 fn syntax(source: &str, line: usize, message: String) -> ConfigError {
@@ -217,10 +198,7 @@ impl<'a> LineCounter<'a> {
             end -= 1;
         }
         if end > self.pos {
-            self.line += self.text[self.pos..end]
-                .iter()
-                .filter(|&&c| c == b'\n')
-                .count();
+            self.line += self.text[self.pos..end].iter().filter(|&&c| c == b'\n').count();
             self.pos = end;
         }
         self.line
@@ -245,14 +223,7 @@ mod tests {
         .unwrap();
         let summary: Vec<_> = records
             .iter()
-            .map(|r| {
-                (
-                    r.record.owner.to_string(),
-                    r.record.rtype,
-                    r.record.ttl,
-                    r.line,
-                )
-            })
+            .map(|r| (r.record.owner.to_string(), r.record.rtype, r.record.ttl, r.line))
             .collect();
         assert_eq!(
             summary,

@@ -68,8 +68,7 @@ impl Name {
         while let Some(c) = chars.next() {
             match c {
                 b'.' => close(&mut label, &mut wire)?,
-                b'\\' => label
-                    .push(unescape(&mut chars).ok_or_else(|| NameError::BadEscape(text.into()))?),
+                b'\\' => label.push(unescape(&mut chars).ok_or_else(|| NameError::BadEscape(text.into()))?),
                 _ => label.push(c),
             }
         }
@@ -191,9 +190,7 @@ pub fn fmt_wire(wire: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = wire[at] as usize;
         for &c in &wire[at + 1..at + 1 + len] {
             match c {
-                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'$' | b'@' => {
-                    write!(f, "\\{}", c as char)?
-                }
+                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'$' | b'@' => write!(f, "\\{}", c as char)?,
                 0x21..=0x7e => write!(f, "{}", c as char)?,
                 _ => write!(f, "\\{c:03}")?,
             }
@@ -225,23 +222,14 @@ mod tests {
         assert_eq!(n.wire(), b"\x03WWW\x07Example\x04test\x00");
         assert_eq!(n.to_string(), "WWW.Example.test.");
         assert_eq!(Name::parse(".").unwrap(), Name::root());
-        assert_eq!(
-            Name::parse("a\\.b.test").unwrap().wire(),
-            b"\x03a.b\x04test\x00"
-        );
-        assert_eq!(
-            Name::parse("\\065.test").unwrap().wire(),
-            b"\x01A\x04test\x00"
-        );
+        assert_eq!(Name::parse("a\\.b.test").unwrap().wire(), b"\x03a.b\x04test\x00");
+        assert_eq!(Name::parse("\\065.test").unwrap().wire(), b"\x01A\x04test\x00");
     }
 
     #[test]
     fn rejects_bad_names() {
         assert!(matches!(Name::parse("a..b"), Err(NameError::EmptyLabel(_))));
-        assert!(matches!(
-            Name::parse(&"a".repeat(64)),
-            Err(NameError::LongLabel(_))
-        ));
+        assert!(matches!(Name::parse(&"a".repeat(64)), Err(NameError::LongLabel(_))));
         let long = vec!["abcdefghi"; 30].join(".");
         assert!(matches!(Name::parse(&long), Err(NameError::LongName(_))));
         assert!(Name::from_wire(b"\x40aaaa").is_err());

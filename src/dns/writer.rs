@@ -174,14 +174,7 @@ impl<'a> Writer<'a> {
 
     /// Writes one resource record; the RDATA's names are compressed where
     /// RFC 3597 §4 allows it.
-    pub fn record(
-        &mut self,
-        owner: &[u8],
-        rtype: u16,
-        class: u16,
-        ttl: u32,
-        rdata: &[u8],
-    ) -> Result<(), Full> {
+    pub fn record(&mut self, owner: &[u8], rtype: u16, class: u16, ttl: u32, rdata: &[u8]) -> Result<(), Full> {
         let start = self.mark();
         let result = self.record_inner(owner, rtype, class, ttl, rdata);
         if result.is_err() {
@@ -190,14 +183,7 @@ impl<'a> Writer<'a> {
         result
     }
 
-    fn record_inner(
-        &mut self,
-        owner: &[u8],
-        rtype: u16,
-        class: u16,
-        ttl: u32,
-        rdata: &[u8],
-    ) -> Result<(), Full> {
+    fn record_inner(&mut self, owner: &[u8], rtype: u16, class: u16, ttl: u32, rdata: &[u8]) -> Result<(), Full> {
         self.name(owner)?;
         self.u16(rtype)?;
         self.u16(class)?;
@@ -251,8 +237,7 @@ fn names_equal(msg: &[u8], mut at: usize, wire: &[u8]) -> bool {
         if len == 0 {
             return true;
         }
-        let (Some(a), Some(b)) = (msg.get(at + 1..at + 1 + len), wire.get(w + 1..w + 1 + len))
-        else {
+        let (Some(a), Some(b)) = (msg.get(at + 1..at + 1 + len), wire.get(w + 1..w + 1 + len)) else {
             return false;
         };
         if !a.eq_ignore_ascii_case(b) {
@@ -276,12 +261,10 @@ mod tests {
         w.bytes(www.wire()).unwrap();
         w.remember_name(12, www.wire());
         let start = w.pos();
-        w.name(Name::parse("WWW.example.test").unwrap().wire())
-            .unwrap();
+        w.name(Name::parse("WWW.example.test").unwrap().wire()).unwrap();
         assert_eq!(&w.buf()[start..], &[0xc0, 12]);
         let start = w.pos();
-        w.name(Name::parse("mail.example.test").unwrap().wire())
-            .unwrap();
+        w.name(Name::parse("mail.example.test").unwrap().wire()).unwrap();
         assert_eq!(&w.buf()[start..], b"\x04mail\xc0\x10");
     }
 

@@ -29,7 +29,18 @@ pub struct Prebuilt<'a> {
     pub counts: [u16; 3],
     /// The sections, as they follow the question.
     pub body: &'a [u8],
+    /// For a health-checked (name, type): its slot in the dynamic part;
+    /// `flags`, `counts` and `body` are then unused.
+    pub slot: Option<u32>,
+    /// Where in `body` the SOA serial sits, to be set from the snapshot's
+    /// current serial of `zone`.
+    pub serial_at: Option<u16>,
+    pub zone: u16,
 }
+
+/// No slot / no serial.
+const NONE32: u32 = u32::MAX;
+const NONE16: u16 = u16::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -41,6 +52,9 @@ struct Entry {
     qtype: u16,
     flags: u16,
     counts: [u16; 3],
+    slot: u32,
+    serial_at: u16,
+    zone: u16,
 }
 
 /// An answer whose compression pointers all move with the length of the
@@ -57,6 +71,8 @@ pub struct Relocatable {
     pointers: Box<[u16]>,
     /// Length of the apex the body was built after.
     base_len: usize,
+    /// Where the SOA serial sits in the body.
+    pub serial_at: Option<u16>,
 }
 
 impl Relocatable {
@@ -65,7 +81,7 @@ impl Relocatable {
     pub fn new(msg: &[u8], question_end: usize, base_len: usize) -> Option<Relocatable> {
         let counts = [6, 8, 10].map(|at| u16::from_be_bytes([msg[at], msg[at + 1]]));
         let records = counts.iter().map(|&c| c as usize).sum();
-        let pointers = pointer_offsets(msg, question_end, records)?;
+        let (pointers, serial_at) = walk_body(&msg[question_end..], records)?;
         let flags = u16::from_be_bytes([msg[2], msg[3]]) & (crate::dns::flags::AA | 0x000f);
         Some(Relocatable {
             flags,
@@ -73,6 +89,7 @@ impl Relocatable {
             body: msg[question_end..].into(),
             pointers: pointers.into(),
             base_len,
+            serial_at,
         })
     }
 
@@ -102,17 +119,18 @@ impl Relocatable {
     }
 }
 
-/// The offsets (relative to `start`) of every compression pointer in
-/// `records` resource records written by Lifeline from `start` on: in owner
-/// names and in the RDATA names RFC 3597 §4 lets us compress.
-fn pointer_offsets(msg: &[u8], start: usize, records: usize) -> Option<Vec<u16>> {
+/// Walks `records` resource records written by Lifeline at the start of
+/// `body`: the offsets of every compression pointer (in owner names and in
+/// the RDATA names RFC 3597 §4 lets us compress), and of the SOA serial if
+/// an SOA record is among them.
+fn walk_body(body: &[u8], records: usize) -> Option<(Vec<u16>, Option<u16>)> {
     use crate::dns::rtype::{self, CompressLayout};
     let mut pointers = Vec::new();
     let name = |mut pos: usize, pointers: &mut Vec<u16>| -> Option<usize> {
         loop {
-            let len = *msg.get(pos)?;
+            let len = *body.get(pos)?;
             if len & 0xc0 == 0xc0 {
-                pointers.push(u16::try_from(pos - start).ok()?);
+                pointers.push(u16::try_from(pos).ok()?);
                 return Some(pos + 2);
             }
             pos += 1 + len as usize;
@@ -121,11 +139,12 @@ fn pointer_offsets(msg: &[u8], start: usize, records: usize) -> Option<Vec<u16>>
             }
         }
     };
-    let mut pos = start;
+    let mut serial_at = None;
+    let mut pos = 0;
     for _ in 0..records {
         pos = name(pos, &mut pointers)?;
-        let rtype = u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]);
-        let rdlen = usize::from(u16::from_be_bytes([*msg.get(pos + 8)?, *msg.get(pos + 9)?]));
+        let rtype = u16::from_be_bytes([*body.get(pos)?, *body.get(pos + 1)?]);
+        let rdlen = usize::from(u16::from_be_bytes([*body.get(pos + 8)?, *body.get(pos + 9)?]));
         let rdata = pos + 10;
         match rtype::compressible_names(rtype) {
             CompressLayout::Opaque => {}
@@ -134,12 +153,12 @@ fn pointer_offsets(msg: &[u8], start: usize, records: usize) -> Option<Vec<u16>>
             }
             CompressLayout::Soa => {
                 let rname = name(rdata, &mut pointers)?;
-                name(rname, &mut pointers)?;
+                serial_at = Some(u16::try_from(name(rname, &mut pointers)?).ok()?);
             }
         }
         pos = rdata + rdlen;
     }
-    (pos == msg.len()).then_some(pointers)
+    (pos == body.len()).then_some((pointers, serial_at))
 }
 
 /// The table of prebuilt answers.
@@ -179,12 +198,14 @@ impl PrebuiltTable {
             }
             let e = &self.entries[slot as usize - 1];
             if e.hash == h && e.qtype == qtype && self.key(e) == key {
-                let body =
-                    &self.bodies[e.body_off as usize..e.body_off as usize + e.body_len as usize];
+                let body = &self.bodies[e.body_off as usize..e.body_off as usize + e.body_len as usize];
                 return Some(Prebuilt {
                     flags: e.flags,
                     counts: e.counts,
                     body,
+                    slot: (e.slot != NONE32).then_some(e.slot),
+                    serial_at: (e.serial_at != NONE16).then_some(e.serial_at),
+                    zone: e.zone,
                 });
             }
             i = (i + 1) & mask;
@@ -209,12 +230,7 @@ impl PrebuiltTable {
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.keys.capacity()
             + self.bodies.capacity()
-            + self
-                .nxdomain
-                .iter()
-                .flatten()
-                .map(Relocatable::len)
-                .sum::<usize>()
+            + self.nxdomain.iter().flatten().map(Relocatable::len).sum::<usize>()
     }
 }
 
@@ -231,9 +247,42 @@ pub struct Builder {
 
 impl Builder {
     /// Adds an answer; bodies over 64 KiB are not cacheable and are skipped.
-    pub fn add(&mut self, key: &[u8], qtype: u16, flags: u16, counts: [u16; 3], body: &[u8]) {
-        let (Ok(body_len), Ok(key_len)) = (u16::try_from(body.len()), u8::try_from(key.len()))
-        else {
+    pub fn add(&mut self, key: &[u8], qtype: u16, flags: u16, counts: [u16; 3], body: &[u8], zone: u16) {
+        let records = counts.iter().map(|&c| c as usize).sum();
+        let Some((_, serial_at)) = walk_body(body, records) else {
+            return;
+        };
+        self.push(
+            key,
+            qtype,
+            flags,
+            counts,
+            body,
+            NONE32,
+            serial_at.unwrap_or(NONE16),
+            zone,
+        );
+    }
+
+    /// Adds the entry of a health-checked (name, type), answered from
+    /// `slot` of the snapshot's dynamic part.
+    pub fn add_slot(&mut self, key: &[u8], qtype: u16, slot: u32) {
+        self.push(key, qtype, 0, [0; 3], &[], slot, NONE16, 0);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        key: &[u8],
+        qtype: u16,
+        flags: u16,
+        counts: [u16; 3],
+        body: &[u8],
+        slot: u32,
+        serial_at: u16,
+        zone: u16,
+    ) {
+        let (Ok(body_len), Ok(key_len)) = (u16::try_from(body.len()), u8::try_from(key.len())) else {
             return;
         };
         let t = &mut self.table;
@@ -251,10 +300,7 @@ impl Builder {
             (t.bodies.len() - body.len()) as u32
         };
         let body_off = if counts[0] == 0 {
-            *self
-                .negative_bodies
-                .entry(body.into())
-                .or_insert_with(|| store(body))
+            *self.negative_bodies.entry(body.into()).or_insert_with(|| store(body))
         } else {
             store(body)
         };
@@ -267,6 +313,9 @@ impl Builder {
             qtype,
             flags,
             counts,
+            slot,
+            serial_at,
+            zone,
         });
     }
 
@@ -299,34 +348,44 @@ impl Builder {
 mod tests {
     use super::*;
 
+    /// One A record owned by the question name.
+    fn a_record(last: u8) -> Vec<u8> {
+        vec![0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, last]
+    }
+
+    /// An SOA record (root MNAME and RNAME) with the given serial.
+    fn soa_record(serial: u32) -> Vec<u8> {
+        let mut r = vec![0xc0, 12, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0];
+        r.extend_from_slice(&serial.to_be_bytes());
+        r.extend_from_slice(&[0; 16]);
+        r
+    }
+
     #[test]
     fn finds_what_was_added_and_nothing_else() {
         let mut b = Builder::default();
-        b.add(b"\x03www\x04test\x00", 1, 0x0400, [1, 0, 0], b"answer-a");
-        b.add(
-            b"\x03www\x04test\x00",
-            28,
-            0x0400,
-            [1, 0, 0],
-            b"answer-aaaa",
-        );
+        b.add(b"\x03www\x04test\x00", 1, 0x0400, [1, 0, 0], &a_record(1), 0);
+        b.add(b"\x03www\x04test\x00", 28, 0x0400, [1, 0, 0], &a_record(2), 0);
         b.add(
             b"\x03ftp\x04test\x00",
             OTHER_TYPES,
             0x0400,
             [0, 1, 0],
-            b"nodata",
+            &soa_record(7),
+            3,
         );
+        b.add_slot(b"\x03app\x04test\x00", 1, 5);
         let t = b.finish();
-        assert_eq!(t.get(b"\x03www\x04test\x00", 1).unwrap().body, b"answer-a");
-        assert_eq!(
-            t.get(b"\x03www\x04test\x00", 28).unwrap().body,
-            b"answer-aaaa"
-        );
-        assert_eq!(t.get(b"\x03ftp\x04test\x00", 0).unwrap().counts, [0, 1, 0]);
+        assert_eq!(t.get(b"\x03www\x04test\x00", 1).unwrap().body, a_record(1));
+        assert_eq!(t.get(b"\x03www\x04test\x00", 28).unwrap().body, a_record(2));
+        let nodata = t.get(b"\x03ftp\x04test\x00", 0).unwrap();
+        assert_eq!((nodata.counts, nodata.zone, nodata.serial_at), ([0, 1, 0], 3, Some(14)));
+        assert_eq!(&nodata.body[14..18], &7u32.to_be_bytes());
+        assert_eq!(t.get(b"\x03app\x04test\x00", 1).unwrap().slot, Some(5));
+        assert_eq!(t.get(b"\x03www\x04test\x00", 1).unwrap().slot, None);
         assert!(t.get(b"\x03www\x04test\x00", 15).is_none());
         assert!(t.get(b"\x03xyz\x04test\x00", 1).is_none());
-        assert_eq!(t.len(), 3);
+        assert_eq!(t.len(), 4);
     }
 
     #[test]
@@ -351,10 +410,10 @@ mod tests {
     fn equal_bodies_are_stored_once() {
         let mut b = Builder::default();
         for i in 0..100u8 {
-            b.add(&[1, i, 0], 0, 0, [0, 1, 0], b"same nodata body");
+            b.add(&[1, i, 0], 0, 0, [0, 1, 0], &soa_record(1), 0);
         }
         let t = b.finish();
-        assert_eq!(t.bodies.len(), b"same nodata body".len());
+        assert_eq!(t.bodies.len(), soa_record(1).len());
         assert_eq!(t.keys.len(), 100 * 3);
         assert!(t.get(&[1, 42, 0], 0).is_some());
     }

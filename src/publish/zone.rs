@@ -37,6 +37,9 @@ pub struct Node {
     pub wildcard_child: bool,
     /// Where its first record was written (0 for an empty non-terminal).
     pub line: usize,
+    /// Has a health-checked record: its answers live in the snapshot's
+    /// dynamic part, found by (name, type).
+    pub dynamic: bool,
 }
 
 impl Node {
@@ -49,6 +52,8 @@ impl Node {
 #[derive(Debug, Clone)]
 pub struct Zone {
     pub apex: Name,
+    /// Position among the served zones (set by `Zones::new`).
+    pub index: usize,
     key: Box<[u8]>,
     nodes: FxHashMap<Box<[u8]>, Node>,
     pub soa: Rrset,
@@ -65,6 +70,7 @@ impl Zone {
         apex: Name,
         source_name: &str,
         records: Vec<SourcedRecord>,
+        dynamic: &[Name],
     ) -> Result<Zone, ZoneError> {
         let fail = |line: usize, message: String| ZoneError {
             source_name: source_name.to_string(),
@@ -84,6 +90,10 @@ impl Zone {
             };
             add_to_node(node, record);
         }
+        for name in dynamic {
+            let key: Box<[u8]> = name.wire().to_ascii_lowercase().into();
+            nodes.entry(key).or_insert_with(|| empty_node(name.clone(), 0)).dynamic = true;
+        }
         add_empty_non_terminals(&apex, &mut nodes);
         let apex_node = nodes.get(&key[..]);
         let apex_line = apex_node.map_or(1, |n| n.line);
@@ -91,10 +101,7 @@ impl Zone {
             .and_then(|n| n.rrset(rtype::SOA).cloned())
             .ok_or_else(|| fail(1, "no SOA record at the zone apex (RFC 1035 §5.2)".into()))?;
         if soa.rdata.len() != 1 {
-            let message = format!(
-                "{} SOA records at the apex; exactly one is allowed",
-                soa.rdata.len()
-            );
+            let message = format!("{} SOA records at the apex; exactly one is allowed", soa.rdata.len());
             return Err(fail(apex_line, message));
         }
         if apex_node.and_then(|n| n.rrset(rtype::NS)).is_none() {
@@ -110,6 +117,7 @@ impl Zone {
         mark_occluded_and_wildcards(&key, &mut nodes);
         let negative_ttl = soa.ttl.min(soa_minimum(&soa.rdata[0]));
         Ok(Zone {
+            index: 0,
             apex,
             key,
             nodes,
@@ -158,6 +166,7 @@ fn empty_node(name: Name, line: usize) -> Node {
         occluded: false,
         wildcard_child: false,
         line,
+        dynamic: false,
     }
 }
 
@@ -187,16 +196,9 @@ fn mark_occluded_and_wildcards(apex: &[u8], nodes: &mut FxHashMap<Box<[u8]>, Nod
         }
         false
     };
-    let occluded: Vec<Box<[u8]>> = nodes
-        .keys()
-        .filter(|k| at_or_below_cut(k))
-        .cloned()
-        .collect();
+    let occluded: Vec<Box<[u8]>> = nodes.keys().filter(|k| at_or_below_cut(k)).cloned().collect();
     for key in occluded {
-        nodes
-            .get_mut(&key)
-            .expect("key taken from the map")
-            .occluded = true;
+        nodes.get_mut(&key).expect("key taken from the map").occluded = true;
     }
 }
 
@@ -211,10 +213,7 @@ fn check_record(apex: &Name, record: &Record) -> Result<(), String> {
         ));
     }
     if record.rtype == rtype::SOA && record.owner.lowercase() != apex.lowercase() {
-        return Err(format!(
-            "SOA record at {}, which is not the zone apex",
-            record.owner
-        ));
+        return Err(format!("SOA record at {}, which is not the zone apex", record.owner));
     }
     if matches!(
         record.rtype,
@@ -271,10 +270,7 @@ fn check_node(node: &Node, is_apex: bool) -> Result<(), String> {
             ));
         }
         if node.rrsets.len() > 1 || is_apex {
-            return Err(format!(
-                "{} has a CNAME and other data (RFC 1034 §3.6.2)",
-                node.name
-            ));
+            return Err(format!("{} has a CNAME and other data (RFC 1034 §3.6.2)", node.name));
         }
     }
     Ok(())

@@ -25,9 +25,7 @@ pub fn example_zone() -> PathBuf {
 
 /// A zone file kept for the tests in `tests/zones/`.
 pub fn test_zone(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/zones")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zones").join(name)
 }
 
 /// A running `lifeline serve`, stopped (by its PID) when dropped.
@@ -129,10 +127,7 @@ impl Lifeline {
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!(
-                        "lifeline did not start (args {args:?}); status {:?}",
-                        child.wait()
-                    );
+                    panic!("lifeline did not start (args {args:?}); status {:?}", child.wait());
                 }
             }
         }
@@ -212,9 +207,7 @@ pub fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
 /// A config file serving `zones` (origin, text) from `ORIGIN.zone` files
 /// next to it, on 127.0.0.1 port 0 with one UDP thread.
 pub fn zones_config(server: &str, limits: &str, zones: &[(&str, &str)]) -> String {
-    let mut config = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_threads = 1\n{server}\n\n[limits]\n{limits}\n"
-    );
+    let mut config = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nudp_threads = 1\n{server}\n\n[limits]\n{limits}\n");
     for (origin, _) in zones {
         config.push_str(&format!(
             "\n[[zone]]\norigin = \"{origin}\"\nfile = \"{origin}.zone\"\n"
@@ -437,11 +430,7 @@ impl Q {
 
 /// Sends raw bytes over UDP; the reply, or `None` if none came in time.
 pub fn udp_raw(addr: SocketAddr, packet: &[u8], timeout: Duration) -> Option<Vec<u8>> {
-    let bind = if addr.is_ipv6() {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
-    };
+    let bind = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
     let socket = UdpSocket::bind(bind).unwrap();
     socket.set_read_timeout(Some(timeout)).unwrap();
     socket.send_to(packet, addr).unwrap();
@@ -459,8 +448,7 @@ pub fn udp_raw(addr: SocketAddr, packet: &[u8], timeout: Duration) -> Option<Vec
 /// Sends one query over UDP and parses the reply.
 pub fn udp(addr: SocketAddr, query: &Q) -> Reply {
     let wire = query.wire();
-    let reply =
-        udp_raw(addr, &wire, REPLY_TIMEOUT).unwrap_or_else(|| panic!("no UDP reply to {query:?}"));
+    let reply = udp_raw(addr, &wire, REPLY_TIMEOUT).unwrap_or_else(|| panic!("no UDP reply to {query:?}"));
     Reply::parse(reply, &wire)
 }
 
@@ -469,11 +457,7 @@ pub fn udp(addr: SocketAddr, query: &Q) -> Reply {
 /// server answers one client's datagrams in order, so a reply to a packet
 /// that must get none would show up before the reply to a later good query.
 pub fn udp_sequence(addr: SocketAddr, packets: &[Vec<u8>], count: usize) -> Vec<Vec<u8>> {
-    let bind = if addr.is_ipv6() {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
-    };
+    let bind = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
     let socket = UdpSocket::bind(bind).unwrap();
     socket.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
     for packet in packets {
@@ -672,9 +656,7 @@ pub fn external_tool(name: &str) -> Option<PathBuf> {
     });
     if found.is_none() {
         if std::env::var("LIFELINE_INTEROP").as_deref() == Ok("1") {
-            panic!(
-                "{name} is required when LIFELINE_INTEROP=1 (install knot-dnsutils / bind9-dnsutils)"
-            );
+            panic!("{name} is required when LIFELINE_INTEROP=1 (install knot-dnsutils / bind9-dnsutils)");
         }
         eprintln!("skipping: {name} is not installed");
     }
@@ -719,10 +701,7 @@ impl DigOutput {
             .to_string();
         let flags = text
             .lines()
-            .find_map(|l| {
-                l.strip_prefix(";; flags:")
-                    .or_else(|| l.strip_prefix(";; Flags:"))
-            })
+            .find_map(|l| l.strip_prefix(";; flags:").or_else(|| l.strip_prefix(";; Flags:")))
             .and_then(|l| l.split(';').next())
             .map(|f| f.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();

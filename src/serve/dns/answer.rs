@@ -10,6 +10,7 @@
 use super::query::{self, Query, Reject};
 use crate::dns::name::label_offsets;
 use crate::dns::{CLASS_CH, CLASS_IN, Full, HEADER_LEN, Rrset, Writer, flags, rcode, rtype};
+use crate::publish::dynamic::{Content, DynamicAnswer};
 use crate::publish::snapshot::Snapshot;
 use crate::publish::zone::{Node, Zone};
 
@@ -29,19 +30,14 @@ const MAX_CNAME_CHAIN: usize = 8;
 const OPT_LEN: usize = 11;
 
 /// Answers one packet into `out`; `None` means send nothing.
-pub fn respond(
-    snapshot: &Snapshot,
-    packet: &[u8],
-    transport: Transport,
-    out: &mut [u8],
-) -> Option<usize> {
+///
+/// `seq` numbers the queries of one worker: it picks the variant of a
+/// health-checked answer (a rotation, a weighted draw).
+pub fn respond(snapshot: &Snapshot, packet: &[u8], transport: Transport, seq: u32, out: &mut [u8]) -> Option<usize> {
     match query::parse(packet) {
-        Ok(q) => Some(answer(snapshot, &q, transport, out)),
+        Ok(q) => Some(answer(snapshot, &q, transport, seq, out)),
         Err(Reject::Drop) => None,
-        Err(Reject::Error {
-            rcode,
-            question_end,
-        }) => Some(error_reply(packet, rcode, question_end, out)),
+        Err(Reject::Error { rcode, question_end }) => Some(error_reply(packet, rcode, question_end, out)),
     }
 }
 
@@ -66,6 +62,10 @@ struct Response<'b> {
     rcode: u16,
     aa: bool,
     tc: bool,
+    /// Picks the variant of health-checked answers.
+    seq: u32,
+    /// Whether health-checked data went into the answer.
+    used_dynamic: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,14 +77,7 @@ enum Section {
 
 impl Response<'_> {
     /// Writes a whole RRset or nothing of it.
-    fn rrset(
-        &mut self,
-        section: Section,
-        owner: &[u8],
-        class: u16,
-        rrset: &Rrset,
-        ttl: u32,
-    ) -> Result<(), Full> {
+    fn rrset(&mut self, section: Section, owner: &[u8], class: u16, rrset: &Rrset, ttl: u32) -> Result<(), Full> {
         let mark = self.w.mark();
         for rdata in &rrset.rdata {
             if let Err(full) = self.w.record(owner, rrset.rtype, class, ttl, rdata) {
@@ -98,14 +91,23 @@ impl Response<'_> {
 }
 
 /// Answers a parsed query: header, question, sections and OPT.
-pub fn answer(snapshot: &Snapshot, q: &Query<'_>, transport: Transport, out: &mut [u8]) -> usize {
+pub fn answer(snapshot: &Snapshot, q: &Query<'_>, transport: Transport, seq: u32, out: &mut [u8]) -> usize {
+    answer_traced(snapshot, q, transport, seq, out).0
+}
+
+/// Like [`answer`], also saying whether the answer used health-checked
+/// data (and so cannot be prebuilt).
+pub fn answer_traced(
+    snapshot: &Snapshot,
+    q: &Query<'_>,
+    transport: Transport,
+    seq: u32,
+    out: &mut [u8],
+) -> (usize, bool) {
     let limit = match (transport, q.edns) {
         (Transport::Tcp, _) => u16::MAX as usize,
         (Transport::Udp, None) => PLAIN_UDP_SIZE,
-        (Transport::Udp, Some(e)) => usize::from(
-            e.udp_size
-                .clamp(PLAIN_UDP_SIZE as u16, snapshot.edns_udp_size),
-        ),
+        (Transport::Udp, Some(e)) => usize::from(e.udp_size.clamp(PLAIN_UDP_SIZE as u16, snapshot.edns_udp_size)),
     };
     let qend = q.question_end;
     out[..qend].copy_from_slice(&q.packet[..qend]);
@@ -116,15 +118,12 @@ pub fn answer(snapshot: &Snapshot, q: &Query<'_>, transport: Transport, out: &mu
         rcode: rcode::NOERROR,
         aa: false,
         tc: false,
+        seq,
+        used_dynamic: false,
     };
     resp.w.remember_name(HEADER_LEN, q.qname);
-    let nsid = q
-        .edns
-        .filter(|e| e.nsid)
-        .and(snapshot.identity.nsid.as_deref());
-    let opt_len = q
-        .edns
-        .map_or(0, |_| OPT_LEN + nsid.map_or(0, |n| 4 + n.len()));
+    let nsid = q.edns.filter(|e| e.nsid).and(snapshot.identity.nsid.as_deref());
+    let opt_len = q.edns.map_or(0, |_| OPT_LEN + nsid.map_or(0, |n| 4 + n.len()));
     resp.w.reserve_tail(opt_len);
     match q.edns {
         Some(e) if e.version > 0 => resp.rcode = rcode::BADVERS,
@@ -140,6 +139,8 @@ pub fn answer(snapshot: &Snapshot, q: &Query<'_>, transport: Transport, out: &mu
         rcode,
         aa,
         tc,
+        used_dynamic,
+        ..
     } = resp;
     let len = w.pos();
     let query_flags = q.header_flags();
@@ -154,7 +155,7 @@ pub fn answer(snapshot: &Snapshot, q: &Query<'_>, transport: Transport, out: &mu
     for (i, count) in counts.iter().enumerate() {
         out[6 + 2 * i..8 + 2 * i].copy_from_slice(&count.to_be_bytes());
     }
-    len
+    (len, used_dynamic)
 }
 
 /// The OPT record of the reply (RFC 6891 §6.1.2): our payload size, the
@@ -163,17 +164,7 @@ fn write_opt(resp: &mut Response<'_>, udp_size: u16, dnssec_ok: bool, nsid: Opti
     let ext_rcode = (resp.rcode >> 4) as u8;
     let do_bit = if dnssec_ok { 0x80 } else { 0 };
     let rdlen = nsid.map_or(0, |n| 4 + n.len()) as u16;
-    let opt = [
-        0,
-        0,
-        41,
-        (udp_size >> 8) as u8,
-        udp_size as u8,
-        ext_rcode,
-        0,
-        do_bit,
-        0,
-    ];
+    let opt = [0, 0, 41, (udp_size >> 8) as u8, udp_size as u8, ext_rcode, 0, do_bit, 0];
     // Room was reserved before the sections were written.
     let written = resp
         .w
@@ -302,13 +293,7 @@ impl Chain {
 /// RFC 1034 §4.3.2 step 3 within `ctx.zone`: walk down from the apex;
 /// a cut on the way is a referral, a missing name is NXDOMAIN or a
 /// wildcard, an existing one is answered from its node.
-fn lookup(
-    ctx: &Ctx<'_>,
-    resp: &mut Response<'_>,
-    key: &[u8],
-    owner: &[u8],
-    chain: &mut Chain,
-) -> Result<(), Full> {
+fn lookup(ctx: &Ctx<'_>, resp: &mut Response<'_>, key: &[u8], owner: &[u8], chain: &mut Chain) -> Result<(), Full> {
     if !chain.visit(key) {
         return Ok(());
     }
@@ -377,8 +362,25 @@ fn answer_node(
     if ctx.qtype == rtype::ANY {
         return answer_any(ctx, resp, node, owner);
     }
+    if let Some(dynamic) = dynamic_answer(ctx, node, ctx.qtype) {
+        resp.used_dynamic = true;
+        return match &dynamic.content {
+            Content::Addresses(v) => {
+                let (addrs, _) = v.pick(resp.seq);
+                write_addresses(resp, Section::Answer, owner, dynamic, addrs)
+            }
+            Content::NoData => negative(ctx, resp),
+            // An operator's "servfail when all down": not an authoritative
+            // statement about the name (RFC 1035 §4.1.1), so no AA.
+            Content::ServFail => {
+                resp.rcode = rcode::SERVFAIL;
+                resp.aa = false;
+                Ok(())
+            }
+        };
+    }
     if let Some(rrset) = node.rrset(ctx.qtype) {
-        resp.rrset(Section::Answer, owner, CLASS_IN, rrset, rrset.ttl)?;
+        write_rrset(ctx, resp, Section::Answer, owner, rrset, rrset.ttl)?;
         additional(ctx, resp, rrset);
         return Ok(());
     }
@@ -388,8 +390,7 @@ fn answer_node(
         let target_key = query::NameBuf::lowered(target);
         // Followed only inside this zone: another zone's data is not ours
         // to vouch for in this answer.
-        let in_zone = crate::dns::Name::from_wire(target_key.as_slice())
-            .is_ok_and(|t| t.ends_with(&ctx.zone.apex));
+        let in_zone = crate::dns::Name::from_wire(target_key.as_slice()).is_ok_and(|t| t.ends_with(&ctx.zone.apex));
         return if in_zone {
             lookup(ctx, resp, target_key.as_slice(), target, chain)
         } else {
@@ -400,22 +401,97 @@ fn answer_node(
 }
 
 /// RFC 8482 §4.1: over UDP, one RRset answers ANY; over TCP, all of them.
-fn answer_any(
-    ctx: &Ctx<'_>,
-    resp: &mut Response<'_>,
-    node: &Node,
-    owner: &[u8],
-) -> Result<(), Full> {
-    if node.rrsets.is_empty() {
+fn answer_any(ctx: &Ctx<'_>, resp: &mut Response<'_>, node: &Node, owner: &[u8]) -> Result<(), Full> {
+    let dynamic: Vec<(&DynamicAnswer, &[std::net::IpAddr])> = [rtype::A, rtype::AAAA]
+        .into_iter()
+        .filter_map(|t| dynamic_answer(ctx, node, t))
+        .filter_map(|d| match &d.content {
+            Content::Addresses(v) => Some((d, v.pick(resp.seq).0)),
+            _ => None,
+        })
+        .collect();
+    if node.rrsets.is_empty() && dynamic.is_empty() {
         return negative(ctx, resp);
     }
-    let take = match ctx.transport {
+    let mut room = match ctx.transport {
         Transport::Udp => 1,
-        Transport::Tcp => node.rrsets.len(),
+        Transport::Tcp => usize::MAX,
     };
-    for rrset in node.rrsets.iter().take(take) {
-        resp.rrset(Section::Answer, owner, CLASS_IN, rrset, rrset.ttl)?;
+    for rrset in node.rrsets.iter() {
+        if room == 0 {
+            return Ok(());
+        }
+        write_rrset(ctx, resp, Section::Answer, owner, rrset, rrset.ttl)?;
+        room -= 1;
     }
+    for (answer, addrs) in dynamic {
+        if room == 0 {
+            break;
+        }
+        resp.used_dynamic = true;
+        write_addresses(resp, Section::Answer, owner, answer, addrs)?;
+        room -= 1;
+    }
+    Ok(())
+}
+
+/// The current health-checked answer of (`node`, `rtype`), if it has one.
+fn dynamic_answer<'a>(ctx: &Ctx<'a>, node: &Node, rtype: u16) -> Option<&'a DynamicAnswer> {
+    if !node.dynamic {
+        return None;
+    }
+    let key = query::NameBuf::lowered(node.name.wire());
+    let slot = ctx.snapshot.zones.slot(key.as_slice(), rtype)?;
+    Some(&ctx.snapshot.dynamic.slots[slot])
+}
+
+/// Writes address records, all or none.
+fn write_addresses(
+    resp: &mut Response<'_>,
+    section: Section,
+    owner: &[u8],
+    answer: &DynamicAnswer,
+    addrs: &[std::net::IpAddr],
+) -> Result<(), Full> {
+    let mark = resp.w.mark();
+    for addr in addrs {
+        let written = match addr {
+            std::net::IpAddr::V4(a) => resp.w.record(owner, answer.rtype, CLASS_IN, answer.ttl, &a.octets()),
+            std::net::IpAddr::V6(a) => resp.w.record(owner, answer.rtype, CLASS_IN, answer.ttl, &a.octets()),
+        };
+        if written.is_err() {
+            resp.w.rewind(mark);
+            return Err(Full);
+        }
+    }
+    resp.counts[section as usize] += addrs.len() as u16;
+    Ok(())
+}
+
+/// Writes an RRset; an SOA gets the zone's current serial, which moves
+/// with every change of a health-checked answer.
+fn write_rrset(
+    ctx: &Ctx<'_>,
+    resp: &mut Response<'_>,
+    section: Section,
+    owner: &[u8],
+    rrset: &Rrset,
+    ttl: u32,
+) -> Result<(), Full> {
+    if rrset.rtype != rtype::SOA {
+        return resp.rrset(section, owner, CLASS_IN, rrset, ttl);
+    }
+    let mut rdata = [0u8; 2 * crate::dns::name::MAX_NAME_LEN + 20];
+    let soa = &rrset.rdata[0];
+    rdata[..soa.len()].copy_from_slice(soa);
+    let serial_at = soa.len() - 20;
+    rdata[serial_at..serial_at + 4].copy_from_slice(&ctx.snapshot.serial(ctx.zone.index).to_be_bytes());
+    let mark = resp.w.mark();
+    if let Err(full) = resp.w.record(owner, rtype::SOA, CLASS_IN, ttl, &rdata[..soa.len()]) {
+        resp.w.rewind(mark);
+        return Err(full);
+    }
+    resp.counts[section as usize] += 1;
     Ok(())
 }
 
@@ -423,10 +499,11 @@ fn answer_any(
 /// RFC 2308 §3.
 fn negative(ctx: &Ctx<'_>, resp: &mut Response<'_>) -> Result<(), Full> {
     let zone = ctx.zone;
-    resp.rrset(
+    write_rrset(
+        ctx,
+        resp,
         Section::Authority,
         zone.apex.wire(),
-        CLASS_IN,
         &zone.soa,
         zone.negative_ttl,
     )
@@ -446,20 +523,13 @@ fn referral(ctx: &Ctx<'_>, resp: &mut Response<'_>, cut: &Node) -> Result<(), Fu
         let Some(node) = ctx.zone.node(key.as_slice()) else {
             continue;
         };
-        let in_domain =
-            crate::dns::Name::from_wire(key.as_slice()).is_ok_and(|t| t.ends_with(&cut.name));
+        let in_domain = crate::dns::Name::from_wire(key.as_slice()).is_ok_and(|t| t.ends_with(&cut.name));
         for rtype in [rtype::A, rtype::AAAA] {
             let Some(glue) = node.rrset(rtype) else {
                 continue;
             };
             if resp
-                .rrset(
-                    Section::Additional,
-                    node.name.wire(),
-                    CLASS_IN,
-                    glue,
-                    glue.ttl,
-                )
+                .rrset(Section::Additional, node.name.wire(), CLASS_IN, glue, glue.ttl)
                 .is_err()
             {
                 return if in_domain { Err(Full) } else { Ok(()) };
@@ -491,19 +561,21 @@ fn additional(ctx: &Ctx<'_>, resp: &mut Response<'_>, rrset: &Rrset) {
             continue;
         }
         for rtype in [rtype::A, rtype::AAAA] {
-            let Some(addrs) = node.rrset(rtype) else {
-                continue;
+            let written = if let Some(dynamic) = dynamic_answer(ctx, node, rtype) {
+                resp.used_dynamic = true;
+                match &dynamic.content {
+                    Content::Addresses(v) => {
+                        let (addrs, _) = v.pick(resp.seq);
+                        write_addresses(resp, Section::Additional, node.name.wire(), dynamic, addrs)
+                    }
+                    Content::NoData | Content::ServFail => Ok(()),
+                }
+            } else if let Some(addrs) = node.rrset(rtype) {
+                resp.rrset(Section::Additional, node.name.wire(), CLASS_IN, addrs, addrs.ttl)
+            } else {
+                Ok(())
             };
-            if resp
-                .rrset(
-                    Section::Additional,
-                    node.name.wire(),
-                    CLASS_IN,
-                    addrs,
-                    addrs.ttl,
-                )
-                .is_err()
-            {
+            if written.is_err() {
                 return;
             }
         }

@@ -9,16 +9,18 @@
 //! OPT. No locks, no allocation.
 
 use super::query::{self, NameBuf};
-use crate::dns::{CLASS_IN, HEADER_LEN, flags, rtype};
-use crate::publish::prebuilt::{OTHER_TYPES, Prebuilt, Relocatable};
 use crate::dns::name::{label_offsets, wire_len};
+use crate::dns::{CLASS_IN, HEADER_LEN, flags, rcode, rtype};
+use crate::publish::dynamic::Content;
+use crate::publish::prebuilt::{OTHER_TYPES, Prebuilt, Relocatable};
 use crate::publish::snapshot::Snapshot;
 use crate::publish::zone::Zone;
 
 /// Answers the query in `buf[..len]` in place; returns the reply length,
-/// or `None` when the general path must decide.
+/// or `None` when the general path must decide. `seq` numbers the worker's
+/// queries and picks the variant of a health-checked answer.
 #[inline]
-pub fn answer_in_place(snapshot: &Snapshot, buf: &mut [u8], len: usize) -> Option<usize> {
+pub fn answer_in_place(snapshot: &Snapshot, buf: &mut [u8], len: usize, seq: u32) -> Option<usize> {
     let packet = buf.get(..len)?;
     if len < HEADER_LEN {
         return None;
@@ -36,12 +38,7 @@ pub fn answer_in_place(snapshot: &Snapshot, buf: &mut [u8], len: usize) -> Optio
     let question_end = qname_end + 4;
     let qtype = u16::from_be_bytes([*packet.get(qname_end)?, *packet.get(qname_end + 1)?]);
     let qclass = u16::from_be_bytes([*packet.get(qname_end + 2)?, *packet.get(qname_end + 3)?]);
-    if qclass != CLASS_IN
-        || matches!(
-            qtype,
-            OTHER_TYPES | rtype::OPT | rtype::ANY | rtype::AXFR | rtype::IXFR
-        )
-    {
+    if qclass != CLASS_IN || matches!(qtype, OTHER_TYPES | rtype::OPT | rtype::ANY | rtype::AXFR | rtype::IXFR) {
         return None;
     }
     let edns = if packet[11] == 1 {
@@ -51,31 +48,25 @@ pub fn answer_in_place(snapshot: &Snapshot, buf: &mut [u8], len: usize) -> Optio
     } else {
         return None;
     };
-    let table = &snapshot.prebuilt;
-    let found = match table
-        .get(key.as_slice(), qtype)
-        .or_else(|| table.get(key.as_slice(), OTHER_TYPES))
-    {
-        Some(prebuilt) => Found::Prebuilt(prebuilt),
-        None => Found::NxDomain(nxdomain(snapshot, key.as_slice())?),
-    };
-    let (flags, counts, body_len) = match &found {
-        Found::Prebuilt(p) => (p.flags, p.counts, p.body.len()),
-        Found::NxDomain(r) => (r.flags, r.counts, r.len()),
-    };
+    let reply = find_reply(snapshot, key.as_slice(), qtype, seq)?;
     let limit = match edns {
         None => super::answer::PLAIN_UDP_SIZE,
         Some((size, _)) => usize::from(size.clamp(512, snapshot.edns_udp_size)),
     };
     let opt_len = if edns.is_some() { 11 } else { 0 };
-    let end = question_end + body_len;
+    let end = question_end + reply.body.len();
     if end + opt_len > limit.min(buf.len()) {
         return None;
     }
-    match found {
-        Found::Prebuilt(p) => buf[question_end..end].copy_from_slice(p.body),
-        Found::NxDomain(r) => r.write(&mut buf[question_end..end], qname_end - HEADER_LEN)?,
+    match reply.body {
+        Body::Bytes(bytes) => buf[question_end..end].copy_from_slice(bytes),
+        Body::Relocated(r) => r.write(&mut buf[question_end..end], qname_end - HEADER_LEN)?,
     }
+    if let Some((at, serial)) = reply.serial {
+        let at = question_end + at as usize;
+        buf[at..at + 4].copy_from_slice(&serial.to_be_bytes());
+    }
+    let (flags, counts) = (reply.flags, reply.counts);
     let reply_flags = flags::QR | (header_flags & (flags::RD | flags::CD)) | flags;
     buf[2..4].copy_from_slice(&reply_flags.to_be_bytes());
     buf[6..8].copy_from_slice(&counts[0].to_be_bytes());
@@ -90,10 +81,75 @@ pub fn answer_in_place(snapshot: &Snapshot, buf: &mut [u8], len: usize) -> Optio
     Some(end + opt_len)
 }
 
-/// What the reply body comes from.
-enum Found<'a> {
-    Prebuilt(Prebuilt<'a>),
-    NxDomain(&'a Relocatable),
+/// A reply found for the hot path.
+struct Reply<'a> {
+    flags: u16,
+    counts: [u16; 3],
+    body: Body<'a>,
+    /// Where the SOA serial goes in the body, and its current value.
+    serial: Option<(u16, u32)>,
+}
+
+/// Where the sections come from.
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    Relocated(&'a Relocatable),
+}
+
+impl Body<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Body::Bytes(b) => b.len(),
+            Body::Relocated(r) => r.len(),
+        }
+    }
+}
+
+/// The prebuilt answer for (name, type), the name's NODATA answer, a
+/// health-checked answer, or the zone's NXDOMAIN.
+#[inline]
+fn find_reply<'a>(snapshot: &'a Snapshot, key: &[u8], qtype: u16, seq: u32) -> Option<Reply<'a>> {
+    let table = &snapshot.prebuilt;
+    let static_reply = |p: Prebuilt<'a>| Reply {
+        flags: p.flags,
+        counts: p.counts,
+        body: Body::Bytes(p.body),
+        serial: p.serial_at.map(|at| (at, snapshot.serial(p.zone as usize))),
+    };
+    match table.get(key, qtype) {
+        Some(Prebuilt { slot: Some(slot), .. }) => match &snapshot.dynamic.slots[slot as usize].content {
+            Content::Addresses(v) => {
+                let (addrs, body) = v.pick(seq);
+                Some(Reply {
+                    flags: flags::AA,
+                    counts: [addrs.len() as u16, 0, 0],
+                    body: Body::Bytes(body),
+                    serial: None,
+                })
+            }
+            Content::NoData => table.get(key, OTHER_TYPES).map(static_reply),
+            Content::ServFail => Some(Reply {
+                flags: rcode::SERVFAIL,
+                counts: [0; 3],
+                body: Body::Bytes(&[]),
+                serial: None,
+            }),
+        },
+        Some(p) => Some(static_reply(p)),
+        None => match table.get(key, OTHER_TYPES) {
+            Some(p) => Some(static_reply(p)),
+            None => {
+                let (zone, r) = nxdomain(snapshot, key)?;
+                let serial = r.serial_at.map(|at| (at, snapshot.serial(zone)));
+                Some(Reply {
+                    flags: r.flags,
+                    counts: r.counts,
+                    body: Body::Relocated(r),
+                    serial,
+                })
+            }
+        },
+    }
 }
 
 /// The zone's relocatable NXDOMAIN answer when `key` certainly does not
@@ -103,7 +159,7 @@ enum Found<'a> {
 /// [`soa_compresses_into_question`]). Anything else is left to the general
 /// path.
 #[inline]
-fn nxdomain<'a>(snapshot: &'a Snapshot, key: &[u8]) -> Option<&'a Relocatable> {
+fn nxdomain<'a>(snapshot: &'a Snapshot, key: &[u8]) -> Option<(usize, &'a Relocatable)> {
     let index = snapshot.zones.find_index(key)?;
     let zone = snapshot.zones.get(index);
     if zone.node(key).is_some() {
@@ -126,7 +182,7 @@ fn nxdomain<'a>(snapshot: &'a Snapshot, key: &[u8]) -> Option<&'a Relocatable> {
     if soa_compresses_into_question(zone, key, apex_at) {
         return None;
     }
-    snapshot.prebuilt.nxdomain.get(index)?.as_ref()
+    Some((index, snapshot.prebuilt.nxdomain.get(index)?.as_ref()?))
 }
 
 /// Whether the SOA's MNAME or RNAME shares more than the apex with the
@@ -151,9 +207,8 @@ fn soa_compresses_into_question(zone: &Zone, key: &[u8], apex_at: usize) -> bool
     let Some(rname_len) = wire_len(rest) else {
         return true;
     };
-    let ends_with_shared = |name: &[u8]| {
-        name.len() >= shared.len() && name[name.len() - shared.len()..].eq_ignore_ascii_case(shared)
-    };
+    let ends_with_shared =
+        |name: &[u8]| name.len() >= shared.len() && name[name.len() - shared.len()..].eq_ignore_ascii_case(shared);
     ends_with_shared(mname) || ends_with_shared(&rest[..rname_len])
 }
 
@@ -195,7 +250,7 @@ mod tests {
             ..Default::default()
         };
         let mut config = crate::config::load(&sources).unwrap();
-        crate::publish::build_snapshot(&mut config).unwrap()
+        crate::publish::build_snapshot(&mut config, Vec::new()).unwrap()
     }
 
     fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
@@ -241,20 +296,17 @@ mod tests {
                     let q = query(name, qtype, edns);
                     let mut buf = [0u8; 4096];
                     buf[..q.len()].copy_from_slice(&q);
-                    let Some(n) = answer_in_place(&snapshot, &mut buf, q.len()) else {
+                    let Some(n) = answer_in_place(&snapshot, &mut buf, q.len(), 0) else {
                         continue;
                     };
                     fast_count += 1;
                     let mut general = vec![0u8; 65535];
-                    let m = answer::respond(&snapshot, &q, Transport::Udp, &mut general).unwrap();
+                    let m = answer::respond(&snapshot, &q, Transport::Udp, 0, &mut general).unwrap();
                     assert_eq!(&buf[..n], &general[..m], "{name} type {qtype} edns {edns}");
                 }
             }
         }
-        assert!(
-            fast_count > 100,
-            "the hot path took only {fast_count} queries"
-        );
+        assert!(fast_count > 100, "the hot path took only {fast_count} queries");
     }
 
     #[test]
@@ -264,11 +316,129 @@ mod tests {
             let q = query(name, 1, false);
             let mut buf = [0u8; 4096];
             buf[..q.len()].copy_from_slice(&q);
-            answer_in_place(&snapshot, &mut buf, q.len()).map(|_| buf[3] & 0x0f)
+            answer_in_place(&snapshot, &mut buf, q.len(), 0).map(|_| buf[3] & 0x0f)
         };
         assert_eq!(fast("nx.example.test"), Some(3));
         assert_eq!(fast("deep.nx.example.test"), Some(3));
         assert_eq!(fast("x.apps.example.test"), None, "wildcard *.apps applies");
         assert_eq!(fast("x.sub.example.test"), None, "below a cut: referral");
+    }
+}
+
+#[cfg(test)]
+mod dynamic_tests {
+    use super::*;
+    use crate::publish::dynamic::{Dynamic, DynamicAnswer};
+    use crate::serve::dns::answer::{self, Transport};
+    use std::net::IpAddr;
+
+    /// The example zone plus a health-checked `app.example.test A` and a
+    /// static CNAME to it.
+    fn snapshot_with_app(answer: DynamicAnswer) -> Snapshot {
+        let dir = std::env::temp_dir().join(format!(
+            "lifeline-fast-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let zone = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example.test.zone")).unwrap();
+        std::fs::write(
+            dir.join("z.zone"),
+            format!("{zone}\nalias IN CNAME app.example.test.\n"),
+        )
+        .unwrap();
+        let config = r#"
+[[zone]]
+origin = "example.test"
+file = "z.zone"
+[[record]]
+name = "app.example.test"
+type = "A"
+endpoint = [{ name = "a", address = "127.0.0.2" }, { name = "b", address = "127.0.0.3" }]
+"#;
+        std::fs::write(dir.join("c.toml"), config).unwrap();
+        let sources = crate::config::Sources {
+            file: Some(dir.join("c.toml")),
+            listen: vec!["127.0.0.1:0".into()],
+            ..Default::default()
+        };
+        let mut config = crate::config::load(&sources).unwrap();
+        let snapshot = crate::publish::build_snapshot(&mut config, vec![answer]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        snapshot
+    }
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut p = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        p.extend_from_slice(crate::dns::Name::parse(name).unwrap().wire());
+        p.extend_from_slice(&qtype.to_be_bytes());
+        p.extend_from_slice(&[0, 1]);
+        p
+    }
+
+    /// (fast reply, general reply) for a query.
+    fn both(snapshot: &Snapshot, name: &str, qtype: u16, seq: u32) -> (Option<Vec<u8>>, Vec<u8>) {
+        let q = query(name, qtype);
+        let mut buf = [0u8; 4096];
+        buf[..q.len()].copy_from_slice(&q);
+        let fast = answer_in_place(snapshot, &mut buf, q.len(), seq).map(|n| buf[..n].to_vec());
+        let mut out = vec![0u8; 65535];
+        let n = answer::respond(snapshot, &q, Transport::Udp, seq, &mut out).unwrap();
+        (fast, out[..n].to_vec())
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn health_checked_answers_rotate_and_match_the_general_path() {
+        let (a, b) = (ip("127.0.0.2"), ip("127.0.0.3"));
+        let snapshot = snapshot_with_app(DynamicAnswer::addresses(rtype::A, 30, vec![vec![a, b], vec![b, a]]));
+        let (fast0, general0) = both(&snapshot, "app.example.test", rtype::A, 0);
+        let (fast1, general1) = both(&snapshot, "app.example.test", rtype::A, 1);
+        assert_eq!(fast0.as_ref(), Some(&general0));
+        assert_eq!(fast1.as_ref(), Some(&general1));
+        assert_ne!(general0, general1, "the two variants differ");
+        let (fast, general) = both(&snapshot, "app.example.test", rtype::MX, 0);
+        assert_eq!(fast.as_ref(), Some(&general), "NODATA for other types");
+        let (fast, general) = both(&snapshot, "alias.example.test", rtype::A, 0);
+        assert_eq!(
+            fast, None,
+            "a CNAME to a health-checked name is answered by the general path"
+        );
+        assert_eq!(u16::from_be_bytes([general[6], general[7]]), 3, "CNAME + two addresses");
+    }
+
+    #[test]
+    fn a_change_moves_the_serial_in_every_negative_answer() {
+        let a = ip("127.0.0.2");
+        let snapshot = snapshot_with_app(DynamicAnswer::addresses(rtype::A, 30, vec![vec![a]]));
+        let serial_of =
+            |reply: &[u8]| u32::from_be_bytes(reply[reply.len() - 20..reply.len() - 16].try_into().unwrap());
+        let before = both(&snapshot, "nx.example.test", rtype::A, 0).1;
+        let (next, changed) = snapshot
+            .dynamic
+            .with_changes(vec![(0, 0, DynamicAnswer::servfail(rtype::A, 30))]);
+        assert!(changed);
+        let next = snapshot.with_dynamic(next);
+        for (name, qtype) in [
+            ("nx.example.test", rtype::A),
+            ("www.example.test", rtype::MX),
+            ("example.test", rtype::SOA),
+        ] {
+            let (fast, general) = both(&next, name, qtype, 0);
+            assert_eq!(fast.as_ref(), Some(&general), "{name}");
+            let old = both(&snapshot, name, qtype, 0).1;
+            assert_eq!(serial_of(&general), serial_of(&old) + 1, "{name}");
+        }
+        assert_eq!(
+            serial_of(&before) + 1,
+            serial_of(&both(&next, "nx.example.test", rtype::A, 0).1)
+        );
+        let (fast, general) = both(&next, "app.example.test", rtype::A, 0);
+        assert_eq!(fast.as_ref(), Some(&general));
+        assert_eq!(general[3] & 0x0f, 2, "SERVFAIL");
+        let _ = Dynamic::default();
     }
 }

@@ -107,10 +107,7 @@ pub enum Reject {
     Drop,
     /// Answer with this rcode; `question_end` is set when the question was
     /// readable and should be echoed.
-    Error {
-        rcode: u16,
-        question_end: Option<usize>,
-    },
+    Error { rcode: u16, question_end: Option<usize> },
 }
 
 fn formerr(question_end: Option<usize>) -> Reject {
@@ -318,10 +315,7 @@ mod tests {
     fn reads_edns() {
         let p = query(b"\x04test\x00", 1, OPT, 1);
         let e = parse(&p).unwrap().edns.unwrap();
-        assert_eq!(
-            (e.udp_size, e.version, e.dnssec_ok, e.nsid),
-            (1232, 0, true, false)
-        );
+        assert_eq!((e.udp_size, e.version, e.dnssec_ok, e.nsid), (1232, 0, true, false));
     }
 
     #[test]

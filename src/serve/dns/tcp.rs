@@ -86,6 +86,7 @@ async fn connection(
     let mut read = BufReader::new(read);
     let mut query = vec![0u8; u16::MAX as usize];
     let mut reply = vec![0u8; 2 + u16::MAX as usize];
+    let mut seq = 0u32;
     loop {
         let len = tokio::select! {
             r = tokio::time::timeout(idle, read.read_u16()) => match r {
@@ -98,9 +99,10 @@ async fn connection(
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
+        seq = seq.wrapping_add(1);
         let answered = {
             let current = snapshot.load();
-            answer::respond(&current, &query[..len], Transport::Tcp, &mut reply[2..])
+            answer::respond(&current, &query[..len], Transport::Tcp, seq, &mut reply[2..])
         };
         let Some(n) = answered else { continue };
         reply[..2].copy_from_slice(&(n as u16).to_be_bytes());

@@ -137,14 +137,12 @@ pub fn spawn(
         .enumerate()
         .map(|(i, socket)| {
             let (snapshot, stop) = (snapshot.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name(format!("udp-{i}"))
-                .spawn(move || {
-                    if cpus > 1 {
-                        pin_to_cpu((first_cpu + i) % cpus);
-                    }
-                    Worker::new(socket).run(&snapshot, &stop)
-                })
+            std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || {
+                if cpus > 1 {
+                    pin_to_cpu((first_cpu + i) % cpus);
+                }
+                Worker::new(socket).run(&snapshot, &stop)
+            })
         })
         .collect()
 }
@@ -163,6 +161,8 @@ struct Worker {
     out_hdrs: Vec<libc::mmsghdr>,
     scratch: Vec<u8>,
     stats: WorkerStats,
+    /// Numbers the datagrams: picks variants of health-checked answers.
+    seq: u32,
 }
 
 // SAFETY: the raw pointers inside the iovec/mmsghdr arrays point into the
@@ -197,6 +197,7 @@ impl Worker {
             out_hdrs: vec![hdr; BATCH],
             scratch: vec![0; u16::MAX as usize],
             stats: WorkerStats::default(),
+            seq: 0,
         }
     }
 
@@ -253,11 +254,8 @@ impl Worker {
     }
 
     /// Answers datagram `i` in its buffer; `None` to drop it.
-    fn answer_one(
-        &mut self,
-        snapshot: &crate::publish::snapshot::Snapshot,
-        i: usize,
-    ) -> Option<usize> {
+    fn answer_one(&mut self, snapshot: &crate::publish::snapshot::Snapshot, i: usize) -> Option<usize> {
+        self.seq = self.seq.wrapping_add(1);
         let hdr = &self.hdrs[i];
         let len = hdr.msg_len as usize;
         if hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
@@ -265,12 +263,11 @@ impl Worker {
             return None;
         }
         let buf = &mut self.bufs[i];
-        if let Some(reply) = fast::answer_in_place(snapshot, buf, len) {
+        if let Some(reply) = fast::answer_in_place(snapshot, buf, len, self.seq) {
             self.stats.fast += 1;
             return Some(reply);
         }
-        let Some(reply) = answer::respond(snapshot, &buf[..len], Transport::Udp, &mut self.scratch)
-        else {
+        let Some(reply) = answer::respond(snapshot, &buf[..len], Transport::Udp, self.seq, &mut self.scratch) else {
             self.stats.dropped += 1;
             return None;
         };
@@ -311,14 +308,7 @@ impl Worker {
         let mut sent = 0;
         while sent < count {
             // SAFETY: headers [sent, count) point at live buffers.
-            let rc = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.out_hdrs[sent..].as_mut_ptr(),
-                    (count - sent) as u32,
-                    0,
-                )
-            };
+            let rc = unsafe { libc::sendmmsg(fd, self.out_hdrs[sent..].as_mut_ptr(), (count - sent) as u32, 0) };
             if rc > 0 {
                 sent += rc as usize;
             } else if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
@@ -375,9 +365,7 @@ fn reply_pktinfo(received: &libc::msghdr, out: &mut [u64; CMSG_LEN / 8]) -> usiz
                 (*cmsg).cmsg_type = libc::IPV6_PKTINFO;
                 (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as usize;
                 let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: addr.octets(),
-                    },
+                    ipi6_addr: libc::in6_addr { s6_addr: addr.octets() },
                     ipi6_ifindex: ifindex,
                 };
                 std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast(), info);
@@ -403,18 +391,11 @@ fn received_destination(h: &libc::msghdr) -> Option<(IpAddr, u32)> {
             let c = &*cmsg;
             if c.cmsg_level == libc::IPPROTO_IP && c.cmsg_type == libc::IP_PKTINFO {
                 let info: libc::in_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                return Some((
-                    IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr))),
-                    0,
-                ));
+                return Some((IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr))), 0));
             }
             if c.cmsg_level == libc::IPPROTO_IPV6 && c.cmsg_type == libc::IPV6_PKTINFO {
-                let info: libc::in6_pktinfo =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                return Some((
-                    IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)),
-                    info.ipi6_ifindex,
-                ));
+                let info: libc::in6_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                return Some((IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)), info.ipi6_ifindex));
             }
             cmsg = libc::CMSG_NXTHDR(h, cmsg);
         }
