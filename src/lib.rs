@@ -35,6 +35,8 @@
 
 pub mod app;
 pub mod config;
+pub mod decide;
 pub mod dns;
+pub mod observe;
 pub mod publish;
 pub mod serve;

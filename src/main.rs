@@ -28,6 +28,28 @@ enum Command {
         #[command(flatten)]
         sources: SourceArgs,
     },
+    /// A one-minute demo of failover: two local backends, one record, the
+    /// primary going down and up on a timer (or on Enter).
+    Demo {
+        /// Where to serve DNS.
+        #[arg(long, default_value = "127.0.0.1:5353")]
+        listen: String,
+        /// Seconds between the primary going down and coming back.
+        #[arg(long, default_value_t = 10)]
+        period: u64,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Print each health-checked record's tiers, worst-case failover time and
+    /// TTL load; with --down, what it would answer with those endpoints down.
+    Plan {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Endpoints to assume down, by name (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        down: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,6 +85,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { sources } => lifeline::app::serve(sources.into_sources()),
         Command::Check { sources } => lifeline::app::check(sources.into_sources()),
+        Command::Demo { listen, period, duration } => lifeline::app::demo::demo(lifeline::app::demo::DemoOptions {
+            listen,
+            period: std::time::Duration::from_secs(period.max(1)),
+            duration: duration.map(std::time::Duration::from_secs),
+        }),
+        Command::Plan { sources, down } => lifeline::app::plan::plan(sources.into_sources(), down),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! [`Snapshot`](snapshot::Snapshot) and swap it in whole.
 
 pub mod dynamic;
+pub mod event;
 pub mod prebuilt;
 pub mod snapshot;
 pub mod zone;

@@ -2,6 +2,10 @@
 //! snapshot, start the UDP workers and the TCP listeners, reload on SIGHUP,
 //! stop on SIGTERM/SIGINT.
 
+pub mod demo;
+pub mod health;
+pub mod plan;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,21 +37,23 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Loads and checks everything a server would, then builds the snapshot.
-fn load(sources: &Sources) -> anyhow::Result<(Config, Snapshot)> {
+/// Loads and checks everything a server would: configuration, zones, the
+/// checks' probes and decide specs; computes the first answers and builds
+/// the snapshot.
+fn load(sources: &Sources) -> anyhow::Result<(Config, Snapshot, health::Prepared)> {
     let started = std::time::Instant::now();
     let mut config = config::load(sources)?;
     let read = started.elapsed();
-    let answers = config.records.iter().map(first_answer).collect();
-    let snapshot = publish::build_snapshot(&mut config, answers)?;
+    let prepared = health::prepare(health::Wiring::new(&config)?, None, 0)?;
+    let snapshot = publish::build_snapshot(&mut config, prepared.answers.clone())?;
     tracing::debug!(read = ?read, built = ?(started.elapsed() - read), "configuration and zones loaded");
-    Ok((config, snapshot))
+    Ok((config, snapshot, prepared))
 }
 
 /// `lifeline check`: validate and print a summary.
 pub fn check(sources: Sources) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let (config, snapshot) = load(&sources)?;
+    let (config, snapshot, prepared) = load(&sources)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "configuration OK ({:.2?})", started.elapsed())?;
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
@@ -75,6 +81,14 @@ pub fn check(sources: Sources) -> anyhow::Result<()> {
     }
     writeln!(
         out,
+        "health-checked records: {}, endpoints: {}, checks: {} ({} distinct probes)",
+        config.records.len(),
+        config.records.iter().map(|r| r.endpoints.len()).sum::<usize>(),
+        config.checks.len(),
+        prepared.wiring.probe_count()
+    )?;
+    writeln!(
+        out,
         "prebuilt answers: {} ({} KiB)",
         snapshot.prebuilt.len(),
         snapshot.prebuilt.memory() / 1024
@@ -93,13 +107,14 @@ pub struct Server {
     runtime: tokio::runtime::Runtime,
     /// The addresses actually bound (port 0 resolved), UDP and TCP alike.
     pub addrs: Vec<SocketAddr>,
+    health: health::Health,
 }
 
 impl Server {
     /// Loads the configuration, binds every listen address (UDP and TCP on
     /// the same port) and starts serving.
     pub fn start(sources: Sources) -> anyhow::Result<Server> {
-        let (config, snapshot) = load(&sources)?;
+        let (config, snapshot, prepared) = load(&sources)?;
         let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -113,6 +128,10 @@ impl Server {
             max_connections: config.tcp_connections,
             idle_timeout: config.tcp_idle_timeout,
         };
+        let health = {
+            let _guard = runtime.enter();
+            health::Health::start(prepared, tokio::time::Instant::now(), snapshot.clone(), shutdown_rx.clone())?
+        };
         let mut server = Server {
             sources,
             snapshot,
@@ -121,6 +140,7 @@ impl Server {
             shutdown,
             runtime,
             addrs: Vec::new(),
+            health,
         };
         for (i, &addr) in config.listen.iter().enumerate() {
             let (sockets, listener, bound) = server.bind_pair(addr, config.udp_threads)?;
@@ -174,19 +194,35 @@ impl Server {
     /// if all of it is valid. Listen addresses and thread counts need a
     /// restart to change.
     pub fn reload(&self) -> anyhow::Result<()> {
+        self.runtime.block_on(self.reload_async())
+    }
+
+    /// [`Server::reload`], from inside the control runtime.
+    pub async fn reload_async(&self) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
-        let (config, snapshot) = load(&self.sources)?;
-        let serials: Vec<String> = snapshot
-            .zones
-            .iter()
-            .map(|z| format!("{} {}", z.apex, z.serial()))
-            .collect();
-        self.snapshot.store(Arc::new(snapshot));
+        let sources = self.sources.clone();
+        let mut config = tokio::task::spawn_blocking(move || config::load(&sources)).await??;
+        let wiring = health::Wiring::new(&config)?;
+        let listen_changed = config.listen.iter().any(|a| a.port() != 0 && !self.addrs.contains(a));
+        let build: health::Build = Box::new(move |answers| Ok(publish::build_snapshot(&mut config, answers)?));
+        self.health.reload(wiring, build).await?;
+        let current = self.snapshot.load();
+        let serials: Vec<String> = current.zones.iter().map(|z| format!("{} {}", z.apex, current.serial(z.index))).collect();
         tracing::info!(zones = %serials.join(", "), took = ?started.elapsed(), "reloaded");
-        if config.listen.iter().any(|a| a.port() != 0 && !self.addrs.contains(a)) {
+        if listen_changed {
             tracing::warn!("listen addresses changed in the configuration; they take effect on restart");
         }
         Ok(())
+    }
+
+    /// The control runtime, for tasks that go with the server.
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
+    /// Events: check results, verdict and answer changes.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::publish::event::Event> {
+        self.health.subscribe()
     }
 
     /// Stops every worker and listener; returns the UDP workers' counters.
@@ -218,7 +254,7 @@ impl Server {
             loop {
                 tokio::select! {
                     _ = signals.hup.recv() => {
-                        if let Err(e) = self.reload() {
+                        if let Err(e) = self.reload_async().await {
                             tracing::error!("reload rejected, still serving the previous configuration: {e:#}");
                         }
                     }
@@ -291,17 +327,4 @@ fn example_name(snapshot: &Snapshot) -> Option<String> {
         .collect();
     names.sort_by_key(|n| (!n.starts_with("www."), n.len()));
     names.into_iter().next()
-}
-
-/// The answer of a record before any check has run: its best tier.
-fn first_answer(record: &crate::config::health::RecordConfig) -> crate::publish::dynamic::DynamicAnswer {
-    let best = record.endpoints.iter().map(|e| e.priority).min().unwrap_or(1);
-    let addrs: Vec<std::net::IpAddr> = record
-        .endpoints
-        .iter()
-        .filter(|e| e.priority == best)
-        .flat_map(|e| e.addresses.iter().copied())
-        .take(record.max_answers)
-        .collect();
-    crate::publish::dynamic::DynamicAnswer::addresses(record.rtype, record.ttl, vec![addrs])
 }

@@ -1,0 +1,507 @@
+//! The health runtime: runs the checks (observe), feeds their results to
+//! the pure decide stage, and publishes every changed answer (publish).
+//!
+//! One task owns all decide state. Observations arrive from the scheduler
+//! on a channel; each is fanned out to the (endpoint, check) pairs that
+//! share the probe, turned into verdict changes, then into answer sets for
+//! the records concerned; a record whose served answer changed gets a new
+//! slot in the snapshot's dynamic part, swapped in at once. Time-based
+//! transitions (failback holds, staleness) wake the task at their
+//! deadline.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::config::health::{BodyMatch as ConfigBody, CheckConfig, CheckKind, EndpointConfig, RecordConfig};
+use crate::decide::answer_set::{self, Answer, AnswerSet, RecordState};
+use crate::decide::from_config::{self, Specs};
+use crate::decide::verdict::{VerdictChange, Verdicts};
+use crate::decide::{CheckId, EndpointId, LocationId, Millis, Outcome};
+use crate::observe::{
+    BodyMatch, BodyRegex, CaSource, Clients, DnsProbe, ExecProbe, HttpProbe, IcmpProbe, Observation, ProbeKey,
+    ProbeKind, ProbeSpec, Scheduler, SchedulerOptions, StatusRange, TcpProbe, TlsOptions, TlsVerify,
+};
+use crate::publish::dynamic::DynamicAnswer;
+use crate::publish::event::{AnswerText, Event, EventKind};
+use crate::publish::snapshot::SharedSnapshot;
+
+/// Variants prebuilt per weighted or round-robin answer: enough for the
+/// weighted shares to come out within a few percent.
+pub const VARIANTS: usize = 64;
+/// Events buffered for slow subscribers before they miss some.
+const EVENT_BUFFER: usize = 4096;
+/// Observations buffered between the scheduler and the decide task.
+const OBSERVATION_BUFFER: usize = 16384;
+/// Longest sleep of the decide task without a deadline: staleness is
+/// checked at least this often.
+const MAX_IDLE: Duration = Duration::from_millis(500);
+
+/// Who listens to one probe: the (endpoint, check) pairs that share it.
+#[derive(Debug, Clone)]
+struct Subscriber {
+    endpoint: EndpointId,
+    check: CheckId,
+}
+
+/// Everything derived from the configuration that the runtime needs.
+#[derive(Debug)]
+pub struct Wiring {
+    specs: Specs,
+    probes: HashMap<ProbeKey, ProbeSpec>,
+    fanout: HashMap<ProbeKey, Vec<Subscriber>>,
+    endpoint_names: Vec<String>,
+    check_names: Vec<String>,
+    record_names: Vec<String>,
+    record_types: Vec<u16>,
+    /// Records that each endpoint belongs to.
+    records_of: Vec<Vec<usize>>,
+}
+
+impl Wiring {
+    /// Derives the probes and decide specs from a configuration.
+    pub fn new(config: &Config) -> anyhow::Result<Wiring> {
+        let specs = from_config::specs(config)?;
+        let mut wiring = Wiring {
+            specs,
+            probes: HashMap::new(),
+            fanout: HashMap::new(),
+            endpoint_names: Vec::new(),
+            check_names: config.checks.iter().map(|c| c.name.clone()).collect(),
+            record_names: config.records.iter().map(from_config::record_name).collect(),
+            record_types: config.records.iter().map(|r| r.rtype).collect(),
+            records_of: Vec::new(),
+        };
+        for (r, record) in config.records.iter().enumerate() {
+            for endpoint in &record.endpoints {
+                let id = EndpointId(wiring.endpoint_names.len() as u32);
+                wiring.endpoint_names.push(endpoint.name.clone());
+                wiring.records_of.push(vec![r]);
+                for &c in &endpoint.checks {
+                    let check = &config.checks[c];
+                    let spec = probe_spec(check, endpoint, record)
+                        .with_context(|| format!("check {} of endpoint {}", check.name, endpoint.name))?;
+                    let key = ProbeKey::of(&spec);
+                    wiring.probes.insert(key, spec);
+                    wiring.fanout.entry(key).or_default().push(Subscriber { endpoint: id, check: CheckId(c as u32) });
+                }
+            }
+        }
+        Ok(wiring)
+    }
+
+    /// How many distinct probes run (identical checks are shared).
+    pub fn probe_count(&self) -> usize {
+        self.probes.len()
+    }
+}
+
+/// The probe of one check against one endpoint: its `target`, else its
+/// first address.
+fn probe_spec(check: &CheckConfig, endpoint: &EndpointConfig, record: &RecordConfig) -> anyhow::Result<ProbeSpec> {
+    let target: IpAddr = endpoint.target.unwrap_or(endpoint.addresses[0]);
+    let kind = match &check.kind {
+        CheckKind::Http(h) => ProbeKind::Http(http_probe(h, record)?),
+        CheckKind::Tcp(t) => ProbeKind::Tcp(TcpProbe {
+            port: t.port,
+            send: t.send.clone().unwrap_or_default(),
+            expect: t.expect.clone().unwrap_or_default(),
+        }),
+        CheckKind::Icmp(i) => ProbeKind::Icmp(IcmpProbe { count: i.count as u16, size: i.size as u16 }),
+        CheckKind::Dns(d) => {
+            let name = domain::base::Name::from_octets(d.query.wire().to_vec()).context("query name")?;
+            let mut probe = DnsProbe::new(name);
+            probe.port = d.port;
+            probe.rtype = domain::base::iana::Rtype::from_int(d.qtype);
+            probe.expect_rcode = domain::base::iana::Rcode::checked_from_int(d.rcode as u8).context("rcode")?;
+            probe.expect_address = d.answer;
+            ProbeKind::Dns(probe)
+        }
+        CheckKind::Exec(e) => ProbeKind::Exec(ExecProbe { command: e.command.clone().into(), args: e.args.clone() }),
+    };
+    Ok(ProbeSpec { target, kind, timeout: check.timeout, interval: check.interval })
+}
+
+fn http_probe(h: &crate::config::health::HttpCheck, record: &RecordConfig) -> anyhow::Result<HttpProbe> {
+    let mut probe = if h.tls { HttpProbe::https(h.port) } else { HttpProbe::http(h.port) };
+    probe.method = h.method.parse().context("method")?;
+    probe.path = h.path.parse().context("path")?;
+    // The Host header defaults to the record's name: the site being checked.
+    let host = h.host.clone().unwrap_or_else(|| record.name.to_string().trim_end_matches('.').to_string());
+    probe.host = Some(host.parse().context("host")?);
+    probe.headers = h
+        .headers
+        .iter()
+        .map(|(k, v)| Ok((k.parse().context("header name")?, v.parse().context("header value")?)))
+        .collect::<anyhow::Result<_>>()?;
+    probe.user_agent = h.user_agent.parse().context("user_agent")?;
+    probe.expect_status = vec![StatusRange::try_new(*h.status.start(), *h.status.end())?];
+    probe.body = match &h.body {
+        None => None,
+        Some(ConfigBody::Substring(s)) => Some(BodyMatch::Contains(s.as_bytes().to_vec())),
+        Some(ConfigBody::Regex(r)) => Some(BodyMatch::Regex(BodyRegex::new(r)?)),
+    };
+    probe.body_limit = h.body_limit;
+    if h.tls {
+        let sni = h.sni.clone().unwrap_or(host);
+        let verify = match (h.verify, &h.ca) {
+            (false, _) => TlsVerify::Off,
+            (true, Some(ca)) => TlsVerify::CustomCa(CaSource::File(ca.clone())),
+            (true, None) => TlsVerify::BundledRoots,
+        };
+        probe.tls = Some(TlsOptions {
+            sni: Some(rustls::pki_types::ServerName::try_from(sni).context("sni")?),
+            verify,
+            cert_warn_days: Some(h.cert_warn_days),
+        });
+    }
+    Ok(probe)
+}
+
+/// The decide state and what it has published.
+#[derive(Debug)]
+struct State {
+    wiring: Wiring,
+    verdicts: Verdicts,
+    records: Vec<RecordState>,
+    current: Vec<AnswerSet>,
+    epoch: Instant,
+    scheduler: Scheduler,
+}
+
+/// Decide state computed for a configuration before it is served.
+#[derive(Debug)]
+pub struct Prepared {
+    pub wiring: Wiring,
+    pub verdicts: Verdicts,
+    pub records: Vec<RecordState>,
+    pub sets: Vec<AnswerSet>,
+    /// What the snapshot serves for each record, in record order.
+    pub answers: Vec<DynamicAnswer>,
+}
+
+/// Builds a snapshot from answers; given to the decide task on reload so
+/// that the swap happens where the dynamic state lives.
+pub type Build = Box<dyn FnOnce(Vec<DynamicAnswer>) -> anyhow::Result<crate::publish::snapshot::Snapshot> + Send>;
+
+/// What the rest of the program asks of the decide task.
+enum Command {
+    Reload { wiring: Box<Wiring>, build: Build, reply: oneshot::Sender<anyhow::Result<()>> },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command::Reload")
+    }
+}
+
+impl State {
+    fn now(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    fn millis(&self, at: Instant) -> Millis {
+        at.saturating_duration_since(self.epoch).as_millis() as Millis
+    }
+
+    /// Computes record `r`'s answer set now.
+    fn compute(&mut self, r: usize, now: Millis) -> AnswerSet {
+        let verdicts = &self.verdicts;
+        answer_set::compute(&self.wiring.specs.records[r], &mut self.records[r], |e| verdicts.is_up(e), now)
+    }
+
+    /// The dynamic answer served for an answer set.
+    fn served(&self, r: usize, set: &AnswerSet) -> DynamicAnswer {
+        dynamic_answer(self.wiring.record_types[r], set, r as u64)
+    }
+}
+
+/// Turns an answer set into what the snapshot serves.
+pub fn dynamic_answer(rtype: u16, set: &AnswerSet, seed: u64) -> DynamicAnswer {
+    match &set.answer {
+        Answer::Addresses { .. } => {
+            let variants = set.variants(VARIANTS, seed);
+            if variants.is_empty() || variants.iter().any(Vec::is_empty) {
+                DynamicAnswer::nodata(rtype, set.ttl)
+            } else {
+                DynamicAnswer::addresses(rtype, set.ttl, variants)
+            }
+        }
+        Answer::NoData => DynamicAnswer::nodata(rtype, set.ttl),
+        Answer::ServFail => DynamicAnswer::servfail(rtype, set.ttl),
+    }
+}
+
+fn answer_text(set: &AnswerSet) -> AnswerText {
+    let (addresses, negative) = match &set.answer {
+        Answer::Addresses { candidates, .. } => (candidates.iter().map(|c| c.address).collect(), None),
+        Answer::NoData => (Vec::new(), Some("NODATA")),
+        Answer::ServFail => (Vec::new(), Some("SERVFAIL")),
+    };
+    AnswerText { addresses, negative, ttl: set.ttl, tier: set.tier }
+}
+
+/// The first answers of a configuration: every endpoint at its configured
+/// initial state, or, on reload, at the verdict it already has.
+pub fn prepare(wiring: Wiring, previous: Option<(&Verdicts, &Wiring, &[RecordState])>, now: Millis) -> anyhow::Result<Prepared> {
+    let verdicts = match previous {
+        None => Verdicts::new(wiring.specs.endpoints.clone(), now)?,
+        Some((old, _, _)) => {
+            let mut verdicts = old.clone();
+            verdicts.reconfigure(wiring.specs.endpoints.clone(), now)?;
+            verdicts
+        }
+    };
+    let mut records: Vec<RecordState> = match previous {
+        None => vec![RecordState::default(); wiring.specs.records.len()],
+        Some((_, old_wiring, old_records)) => wiring
+            .record_names
+            .iter()
+            .map(|name| old_wiring.record_names.iter().position(|n| n == name).map(|i| old_records[i].clone()).unwrap_or_default())
+            .collect(),
+    };
+    let mut sets = Vec::new();
+    let mut answers = Vec::new();
+    for (r, spec) in wiring.specs.records.iter().enumerate() {
+        let set = answer_set::compute(spec, &mut records[r], |e| verdicts.is_up(e), now);
+        answers.push(dynamic_answer(wiring.record_types[r], &set, r as u64));
+        sets.push(set);
+    }
+    Ok(Prepared { wiring, verdicts, records, sets, answers })
+}
+
+/// A running health engine.
+#[derive(Debug)]
+pub struct Health {
+    events: broadcast::Sender<Event>,
+    commands: mpsc::Sender<Command>,
+    task: tokio::task::JoinHandle<()>,
+    epoch: Instant,
+}
+
+impl Health {
+    /// Starts the checks and the decide task. Must be called inside the
+    /// control runtime.
+    pub fn start(prepared: Prepared, epoch: Instant, snapshot: SharedSnapshot, shutdown: watch::Receiver<bool>) -> anyhow::Result<Health> {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (tx, rx) = mpsc::channel(OBSERVATION_BUFFER);
+        let (commands, command_rx) = mpsc::channel(4);
+        let clients = Arc::new(Clients::new());
+        let scheduler = Scheduler::start(clients, tx, shutdown.clone(), SchedulerOptions::default());
+        scheduler.apply(prepared.wiring.probes.clone())?;
+        let Prepared { wiring, verdicts, records, sets, .. } = prepared;
+        let state = State { wiring, verdicts, records, current: sets, epoch, scheduler };
+        let task = tokio::spawn(run(state, rx, command_rx, snapshot, events.clone(), shutdown));
+        Ok(Health { events, commands, task, epoch })
+    }
+
+    /// Subscribes to the event stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
+    /// The clock decide runs on.
+    pub fn now(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as Millis
+    }
+
+    /// Applies a new configuration: verdicts of unchanged endpoints and the
+    /// state of unchanged records are kept, new checks start at once,
+    /// removed ones stop; `build` makes the new snapshot from the answers.
+    pub async fn reload(&self, wiring: Wiring, build: Build) -> anyhow::Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Reload { wiring: Box::new(wiring), build, reply };
+        self.commands.send(command).await.map_err(|_| anyhow::anyhow!("the health engine has stopped"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the health engine has stopped"))?
+    }
+}
+
+fn emit(events: &broadcast::Sender<Event>, kind: EventKind) {
+    match &kind {
+        EventKind::Check { ok: false, .. } => tracing::debug!("{kind}"),
+        EventKind::Check { .. } => tracing::trace!("{kind}"),
+        _ => tracing::info!("{kind}"),
+    }
+    // No subscriber is fine: the log has it.
+    let _ = events.send(Event { at: SystemTime::now(), kind });
+}
+
+async fn run(
+    mut state: State,
+    mut rx: mpsc::Receiver<Observation>,
+    mut commands: mpsc::Receiver<Command>,
+    snapshot: SharedSnapshot,
+    events: broadcast::Sender<Event>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let deadline = next_deadline(&state);
+        let mut changed: BTreeSet<usize> = BTreeSet::new();
+        tokio::select! {
+            observation = rx.recv() => {
+                let Some(observation) = observation else { return };
+                observe(&mut state, &observation, &events, &mut changed);
+                // Take what else has arrived, so a burst publishes once.
+                while let Ok(more) = rx.try_recv() {
+                    observe(&mut state, &more, &events, &mut changed);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                let now = state.now();
+                for change in state.verdicts.tick(now) {
+                    verdict_changed(&state, &change, &events, &mut changed);
+                }
+                // Failback holds and other timed rules: recompute all.
+                changed.extend(0..state.current.len());
+            }
+            command = commands.recv() => match command {
+                Some(Command::Reload { wiring, build, reply }) => {
+                    let _ = reply.send(reload(&mut state, *wiring, build, &snapshot));
+                }
+                None => return,
+            },
+            _ = shutdown.changed() => return,
+        }
+        publish(&mut state, &changed, &snapshot, &events);
+    }
+}
+
+/// Swaps in a new configuration, all or nothing.
+fn reload(state: &mut State, wiring: Wiring, build: Build, snapshot: &SharedSnapshot) -> anyhow::Result<()> {
+    let now = state.now();
+    let prepared = prepare(wiring, Some((&state.verdicts, &state.wiring, &state.records)), now)?;
+    let built = build(prepared.answers)?;
+    let old = snapshot.load_full();
+    let serials = continued_serials(&old, &built);
+    let mut dynamic = (*built.dynamic).clone();
+    dynamic.serials = serials;
+    state.scheduler.apply(prepared.wiring.probes.clone())?;
+    snapshot.store(Arc::new(built.with_dynamic(dynamic)));
+    state.wiring = prepared.wiring;
+    state.verdicts = prepared.verdicts;
+    state.records = prepared.records;
+    state.current = prepared.sets;
+    Ok(())
+}
+
+/// Serials after a reload: a zone served before moves forward from where
+/// it was, unless its file's serial is already ahead (RFC 1982 §3.2), so
+/// secondaries never see it go back.
+fn continued_serials(old: &crate::publish::snapshot::Snapshot, new: &crate::publish::snapshot::Snapshot) -> Vec<u32> {
+    new.zones
+        .iter()
+        .map(|zone| {
+            let file = zone.serial();
+            let before = old.zones.iter().find(|z| z.key() == zone.key()).map(|z| old.serial(z.index));
+            match before {
+                Some(before) if !serial_gt(file, before) => before.wrapping_add(1),
+                _ => file,
+            }
+        })
+        .collect()
+}
+
+/// RFC 1982 §3.2: `a` is greater than `b` in serial number arithmetic.
+fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 1 << 31
+}
+
+/// When the decide task must look again without an observation.
+fn next_deadline(state: &State) -> Instant {
+    let idle = Instant::now() + MAX_IDLE;
+    state
+        .current
+        .iter()
+        .filter_map(AnswerSet::next_deadline)
+        .map(|at| state.epoch + Duration::from_millis(at))
+        .fold(idle, Instant::min)
+}
+
+fn observe(state: &mut State, observation: &Observation, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
+    let at = state.millis(observation.at);
+    let Some(subscribers) = state.wiring.fanout.get(&observation.key).cloned() else { return };
+    let result = &observation.result;
+    for sub in subscribers {
+        emit(
+            events,
+            EventKind::Check {
+                endpoint: state.wiring.endpoint_names[sub.endpoint.0 as usize].clone(),
+                check: state.wiring.check_names[sub.check.0 as usize].clone(),
+                ok: result.ok,
+                detail: result.detail.clone(),
+                latency: result.latency.total,
+            },
+        );
+        let outcome = Outcome { endpoint: sub.endpoint, check: sub.check, location: LocationId(0), ok: result.ok, at };
+        if let Some(change) = state.verdicts.observe(&outcome) {
+            verdict_changed(state, &change, events, changed);
+        }
+    }
+}
+
+fn verdict_changed(state: &State, change: &VerdictChange, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
+    let e = change.endpoint.0 as usize;
+    emit(
+        events,
+        EventKind::Verdict {
+            endpoint: state.wiring.endpoint_names[e].clone(),
+            up: change.new,
+            reason: format!("{:?}", change.reason),
+        },
+    );
+    changed.extend(state.wiring.records_of[e].iter().copied());
+}
+
+/// Recomputes the records in `changed` and swaps in every answer that
+/// changed, in one new snapshot.
+fn publish(state: &mut State, changed: &BTreeSet<usize>, snapshot: &SharedSnapshot, events: &broadcast::Sender<Event>) {
+    if changed.is_empty() {
+        return;
+    }
+    let now = state.now();
+    let current = snapshot.load_full();
+    let mut updates = Vec::new();
+    for &r in changed {
+        let set = state.compute(r, now);
+        if set.same_served(&state.current[r]) {
+            state.current[r] = set;
+            continue;
+        }
+        updates.push((r, current.zones.slot_zone(r), state.served(r, &set)));
+        emit(
+            events,
+            EventKind::Answer {
+                record: state.wiring.record_names[r].clone(),
+                old: answer_text(&state.current[r]),
+                new: answer_text(&set),
+                cause: cause_text(&state.wiring.endpoint_names, &set),
+            },
+        );
+        state.current[r] = set;
+    }
+    if updates.is_empty() {
+        return;
+    }
+    let (dynamic, changed) = current.dynamic.with_changes(updates);
+    if changed {
+        snapshot.store(Arc::new(current.with_dynamic(dynamic)));
+    }
+}
+
+/// Why: the rule, and which endpoints were down.
+fn cause_text(names: &[String], set: &AnswerSet) -> String {
+    let down: Vec<&str> =
+        set.cause.verdicts.iter().filter(|v| !v.up).map(|v| names[v.endpoint.0 as usize].as_str()).collect();
+    let rule = format!("{:?}", set.cause.rule);
+    if down.is_empty() { rule } else { format!("{rule}; down: {}", down.join(", ")) }
+}

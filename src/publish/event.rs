@@ -1,0 +1,71 @@
+//! Events: what the pipeline tells the outside world. Every check result,
+//! verdict change and answer change is one [`Event`], sent to whoever
+//! subscribes (the log, the demo, later the store, webhooks, the status
+//! page).
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: SystemTime,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// A check ran (one observation).
+    Check { endpoint: String, check: String, ok: bool, detail: String, latency: Duration },
+    /// An endpoint's verdict changed.
+    Verdict { endpoint: String, up: bool, reason: String },
+    /// A record's answer changed.
+    Answer { record: String, old: AnswerText, new: AnswerText, cause: String },
+    /// A certificate is close to expiry.
+    Certificate { endpoint: String, check: String, days_left: i64 },
+}
+
+/// An answer as shown to operators: its addresses (or NODATA/SERVFAIL),
+/// TTL and tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerText {
+    pub addresses: Vec<IpAddr>,
+    pub negative: Option<&'static str>,
+    pub ttl: u32,
+    pub tier: Option<u8>,
+}
+
+impl std::fmt::Display for AnswerText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.negative {
+            Some(n) => f.write_str(n)?,
+            None => {
+                let addrs: Vec<String> = self.addresses.iter().map(ToString::to_string).collect();
+                f.write_str(&addrs.join(" "))?;
+            }
+        }
+        write!(f, " (TTL {}", self.ttl)?;
+        if let Some(t) = self.tier {
+            write!(f, ", tier {t}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventKind::Check { endpoint, check, ok, detail, latency } => {
+                let state = if *ok { "ok" } else { "FAIL" };
+                write!(f, "check {check} of {endpoint}: {state} ({detail}, {:.1} ms)", latency.as_secs_f64() * 1e3)
+            }
+            EventKind::Verdict { endpoint, up, reason } => {
+                write!(f, "endpoint {endpoint} is now {} ({reason})", if *up { "UP" } else { "DOWN" })
+            }
+            EventKind::Answer { record, old, new, cause } => write!(f, "answer of {record}: {old} -> {new}; {cause}"),
+            EventKind::Certificate { endpoint, check, days_left } => {
+                write!(f, "certificate checked by {check} for {endpoint} expires in {days_left} days")
+            }
+        }
+    }
+}
