@@ -72,8 +72,33 @@ fn opcodes_other_than_query_are_notimp() {
             assert_eq!(reply.opcode(), opcode, "opcode echoed");
             assert_eq!(reply.counts(), [1, 0, 0, 0], "{opcode}: the question only");
             assert!(!reply.aa() && !reply.tc() && !reply.ra(), "{opcode}");
-            assert!(reply.rd(), "{opcode}: RD copied");
+            assert!(!reply.rd(), "{opcode}: RD is defined for QUERY only (RFC 8906 §8.1.4)");
         }
+        // With an OPT in the query, the NOTIMP carries one too (RFC 6891 §6.1.1).
+        let query = q("www.example.test", Rtype::A).id(BAD_ID).opcode(opcode).edns(1232);
+        for reply in replies_to(&server, &query.wire()) {
+            assert_eq!(reply.rcode(), "NOTIMP", "{opcode}");
+            assert_eq!(reply.counts(), [1, 0, 0, 1], "{opcode}: the question and the OPT");
+            assert_eq!(reply.opt().map(|o| o.1), Some(0), "{opcode}: EDNS version 0");
+        }
+    }
+    assert_still_answers(&server);
+}
+
+#[test]
+fn formerr_to_a_query_with_an_opt_carries_an_opt() {
+    // QDCOUNT 0 with a valid OPT: FORMERR, and the OPT is answered
+    // (RFC 6891 §6.1.1), as Knot does.
+    let server = Lifeline::example();
+    let mut packet = good_query().edns(1232).wire();
+    packet[..2].copy_from_slice(&BAD_ID.to_be_bytes());
+    packet[4..6].copy_from_slice(&0u16.to_be_bytes());
+    let question_len = packet.len() - 12 - 11;
+    packet.drain(12..12 + question_len);
+    for reply in replies_to(&server, &packet) {
+        assert_eq!(reply.rcode(), "FORMERR");
+        assert_eq!(reply.counts(), [0, 0, 0, 1]);
+        assert!(reply.opt().is_some());
     }
     assert_still_answers(&server);
 }

@@ -37,22 +37,42 @@ pub fn respond(snapshot: &Snapshot, packet: &[u8], transport: Transport, seq: u3
     match query::parse(packet) {
         Ok(q) => Some(answer(snapshot, &q, transport, seq, out)),
         Err(Reject::Drop) => None,
-        Err(Reject::Error { rcode, question_end }) => Some(error_reply(packet, rcode, question_end, out)),
+        Err(Reject::Error { rcode, question_end }) => Some(error_reply(packet, rcode, question_end, snapshot.edns_udp_size, out)),
     }
 }
 
 /// A reply that carries only an rcode, and the question when it was
 /// readable (RFC 8906 §3.1.4: FORMERR and NOTIMP still get an answer).
-fn error_reply(packet: &[u8], rcode: u16, question_end: Option<usize>, out: &mut [u8]) -> usize {
+fn error_reply(packet: &[u8], rcode: u16, question_end: Option<usize>, udp_size: u16, out: &mut [u8]) -> usize {
     let end = question_end.unwrap_or(HEADER_LEN);
     out[..end].copy_from_slice(&packet[..end]);
     let query_flags = u16::from_be_bytes([packet[2], packet[3]]);
-    let reply_flags = flags::QR | (query_flags & (flags::OPCODE_MASK | flags::RD)) | rcode;
+    // RD has a meaning only for QUERY (RFC 8906 §8.1.4): an unknown
+    // opcode gets the header back with QR, opcode and rcode only.
+    let keep = if query_flags & flags::OPCODE_MASK == 0 { flags::RD } else { 0 };
+    let reply_flags = flags::QR | (query_flags & (flags::OPCODE_MASK | keep)) | rcode;
     out[2..4].copy_from_slice(&reply_flags.to_be_bytes());
     let qdcount = u16::from(question_end.is_some());
     out[4..6].copy_from_slice(&qdcount.to_be_bytes());
     out[6..12].fill(0);
-    end
+    // RFC 6891 §6.1.1: a query with a (readable) OPT gets one back, even
+    // with an error; a broken OPT is not echoed.
+    let records_at = match question_end {
+        Some(at) => Some(at),
+        None if packet[4..6] == [0, 0] => Some(HEADER_LEN),
+        None => None,
+    };
+    let edns = records_at.and_then(|at| query::read_records(packet, at).ok().flatten());
+    match edns {
+        Some(e) => {
+            let [hi, lo] = udp_size.to_be_bytes();
+            let do_bit = if e.dnssec_ok { 0x80 } else { 0 };
+            out[end..end + 11].copy_from_slice(&[0, 0, 41, hi, lo, 0, 0, do_bit, 0, 0, 0]);
+            out[10..12].copy_from_slice(&1u16.to_be_bytes());
+            end + 11
+        }
+        None => end,
+    }
 }
 
 /// The response being built: the writer and what goes in the header.

@@ -225,7 +225,7 @@ fn read_question(packet: &[u8]) -> Result<(usize, u16, usize), ()> {
 
 /// Walks the answer, authority and additional sections; returns the EDNS
 /// parameters if there is one OPT record.
-fn read_records(packet: &[u8], mut pos: usize) -> Result<Option<Edns>, ()> {
+pub(crate) fn read_records(packet: &[u8], mut pos: usize) -> Result<Option<Edns>, ()> {
     let counts = [
         be16(packet, 6).ok_or(())?,
         be16(packet, 8).ok_or(())?,
