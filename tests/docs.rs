@@ -24,6 +24,7 @@ fn check(config: &str) -> std::process::Output {
         dir.0.join("example.test.zone"),
     )
     .unwrap();
+    dir.write("internal-ca.pem", "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
     let path = dir.write("lifeline.toml", config);
     Command::new(env!("CARGO_BIN_EXE_lifeline"))
         .args(["check", "--config"])
@@ -43,24 +44,31 @@ fn the_complete_example_in_the_reference_is_valid() {
     );
 }
 
+/// The keys in the first column of the tables under a heading: every
+/// backticked word of `| `key` |`, `| `a` / `b` |` or `| `a`, `b` |`.
+fn documented_keys<'a>(doc: &'a str, heading: &str) -> Vec<&'a str> {
+    let start = doc.find(heading).unwrap_or_else(|| panic!("no heading {heading}"));
+    let section = &doc[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect()
+}
+
 #[test]
 fn every_documented_key_is_accepted_and_an_undocumented_one_is_not() {
     let doc = reference();
     let example = complete_example(&doc);
-    for section in ["server", "limits"] {
-        let table = &doc[doc.find(&format!("## `[{section}]`")).unwrap()..];
-        let table = &table[..table[3..].find("\n## ").map_or(table.len(), |i| i + 3)];
-        let keys: Vec<&str> = table
-            .lines()
-            .filter_map(|l| l.strip_prefix("| `"))
-            .filter_map(|l| l.split('`').next())
-            .collect();
-        assert!(!keys.is_empty(), "no keys documented for [{section}]");
+    for heading in ["## `[server]`", "## `[limits]`", "## `[[record]]`", "## `[check.NAME]`"] {
+        let keys = documented_keys(&doc, heading);
+        assert!(keys.len() > 2, "no keys documented under {heading}");
         for key in keys {
-            assert!(
-                example.contains(&format!("\n{key} = ")),
-                "documented key {section}.{key} is missing from the complete example"
-            );
+            let used = ["\n", "{ ", ", "].iter().any(|before| example.contains(&format!("{before}{key} = ")));
+            assert!(used, "documented key {key} ({heading}) is missing from the complete example");
         }
     }
     let out = check(&example.replace("[limits]\n", "[limits]\nundocumented_key = 1\n"));
