@@ -173,6 +173,8 @@ struct State {
     current: Vec<AnswerSet>,
     epoch: Instant,
     scheduler: Scheduler,
+    /// Probes whose certificate is close to expiry (one event each).
+    expiring: std::collections::HashSet<ProbeKey>,
 }
 
 /// Decide state computed for a configuration before it is served.
@@ -296,7 +298,7 @@ impl Health {
         let scheduler = Scheduler::start(clients, tx, shutdown.clone(), SchedulerOptions::default());
         scheduler.apply(prepared.wiring.probes.clone())?;
         let Prepared { wiring, verdicts, records, sets, .. } = prepared;
-        let state = State { wiring, verdicts, records, current: sets, epoch, scheduler };
+        let state = State { wiring, verdicts, records, current: sets, epoch, scheduler, expiring: Default::default() };
         let task = tokio::spawn(run(state, rx, command_rx, snapshot, events.clone(), shutdown));
         Ok(Health { events, commands, task, epoch })
     }
@@ -431,6 +433,20 @@ fn observe(state: &mut State, observation: &Observation, events: &broadcast::Sen
     let at = state.millis(observation.at);
     let Some(subscribers) = state.wiring.fanout.get(&observation.key).cloned() else { return };
     let result = &observation.result;
+    if result.cert_expiring && state.expiring.insert(observation.key) {
+        for sub in &subscribers {
+            emit(
+                events,
+                EventKind::Certificate {
+                    endpoint: state.wiring.endpoint_names[sub.endpoint.0 as usize].clone(),
+                    check: state.wiring.check_names[sub.check.0 as usize].clone(),
+                    days_left: result.cert_days_left.unwrap_or(0),
+                },
+            );
+        }
+    } else if !result.cert_expiring {
+        state.expiring.remove(&observation.key);
+    }
     for sub in subscribers {
         emit(
             events,

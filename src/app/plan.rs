@@ -199,6 +199,7 @@ mod tests {
             all_down: AllDown::All,
             combine: Combine::All,
             quorum: 1,
+            damping: None,
             endpoints: vec![endpoint],
         };
         assert_eq!(detection(&record, &checks), Duration::from_millis(700), "all: the fastest check decides");

@@ -151,7 +151,18 @@ pub struct RecordConfig {
     pub all_down: AllDown,
     pub combine: Combine,
     pub quorum: u16,
+    /// Hold an endpoint down that changes state too often.
+    pub damping: Option<DampingConfig>,
     pub endpoints: Vec<EndpointConfig>,
+}
+
+/// Flap damping: more than `max_changes` state changes within `window`
+/// hold the endpoint down until it has been stable for `hold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DampingConfig {
+    pub max_changes: u32,
+    pub window: Duration,
+    pub hold: Duration,
 }
 
 /// One endpoint of a record.
@@ -630,6 +641,20 @@ fn resolve_record(
         &[("all", Combine::All), ("any", Combine::Any)],
     )?;
     let quorum = limit(ctx, &r.quorum, &f("quorum"), &limits::QUORUM)? as u16;
+    let damping = match &r.flap_damping {
+        None => None,
+        Some(d) => {
+            let d = d.get_ref();
+            let max_changes = limits::FLAP_CHANGES.check(*d.max_changes.get_ref()).map_err(|m| ctx.error(&d.max_changes, &f("flap_damping.max_changes"), m))? as u32;
+            let window = Some(d.window.clone());
+            let hold = Some(d.hold.clone());
+            Some(DampingConfig {
+                max_changes,
+                window: duration(ctx, &window, &f("flap_damping.window"), &limits::FLAP_WINDOW)?,
+                hold: duration(ctx, &hold, &f("flap_damping.hold"), &limits::FLAP_HOLD)?,
+            })
+        }
+    };
     if r.endpoint.get_ref().is_empty() {
         return Err(ctx.error(&r.endpoint, &f("endpoint"), "a record needs at least one endpoint"));
     }
@@ -651,6 +676,7 @@ fn resolve_record(
         all_down,
         combine,
         quorum,
+        damping,
         endpoints,
     })
 }

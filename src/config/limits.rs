@@ -232,3 +232,24 @@ pub const FAILBACK_HOLD: DurationLimit = DurationLimit {
     max: Duration::from_secs(86400),
     why: "up to a day",
 };
+
+/// State changes within the damping window that trigger a hold.
+pub const FLAP_CHANGES: Limit = Limit { key: "record.flap_damping.max_changes", default: 4, min: 1, max: 1000, why: "changes per window" };
+
+/// The window in which flap-damping changes are counted.
+pub const FLAP_WINDOW: DurationLimit = DurationLimit {
+    key: "record.flap_damping.window",
+    default: Duration::from_secs(60),
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(86400),
+    why: "up to a day",
+};
+
+/// How long a flapping endpoint must stay stable before it counts again.
+pub const FLAP_HOLD: DurationLimit = DurationLimit {
+    key: "record.flap_damping.hold",
+    default: Duration::from_secs(120),
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(86400),
+    why: "up to a day",
+};

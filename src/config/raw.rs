@@ -64,7 +64,17 @@ pub struct RawRecord {
     pub backup: Option<Vec<Spanned<String>>>,
     pub combine: Option<Spanned<String>>,
     pub quorum: Option<Spanned<i64>>,
+    pub flap_damping: Option<Spanned<RawDamping>>,
     pub endpoint: Spanned<Vec<Spanned<RawEndpoint>>>,
+}
+
+/// `flap_damping = { max_changes = 4, window = "60s", hold = "120s" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDamping {
+    pub max_changes: Spanned<i64>,
+    pub window: Spanned<String>,
+    pub hold: Spanned<String>,
 }
 
 /// One endpoint of a record.

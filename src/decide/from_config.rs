@@ -82,7 +82,11 @@ fn endpoint_spec(
         },
         quorum: record.quorum,
         initial_up: endpoint.initial_up,
-        damping: None,
+        damping: record.damping.map(|d| verdict::Damping {
+            max_changes: d.max_changes,
+            window: millis(d.window),
+            hold: millis(d.hold),
+        }),
     }
 }
 
