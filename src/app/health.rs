@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::config::health::{BodyMatch as ConfigBody, CheckConfig, CheckKind, EndpointConfig, RecordConfig};
 use crate::decide::answer_set::{self, Answer, AnswerSet, RecordState};
 use crate::decide::from_config::{self, Specs};
-use crate::decide::verdict::{VerdictChange, Verdicts};
+use crate::decide::verdict::{Override, VerdictChange, Verdicts};
 use crate::decide::{CheckId, EndpointId, LocationId, Millis, Outcome};
 use crate::observe::{
     BodyMatch, BodyRegex, CaSource, Clients, DnsProbe, ExecProbe, HttpProbe, IcmpProbe, Observation, ProbeKey,
@@ -195,12 +195,55 @@ pub type Build = Box<dyn FnOnce(Vec<DynamicAnswer>) -> anyhow::Result<crate::pub
 /// What the rest of the program asks of the decide task.
 enum Command {
     Reload { wiring: Box<Wiring>, build: Build, reply: oneshot::Sender<anyhow::Result<()>> },
+    Status { reply: oneshot::Sender<Status> },
+    Override { endpoint: String, admin: Override, reply: oneshot::Sender<Result<(), ControlError>> },
+    Failback { record: String, reply: oneshot::Sender<Result<(), ControlError>> },
 }
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Command::Reload")
+        match self {
+            Command::Reload { .. } => f.write_str("Command::Reload"),
+            Command::Status { .. } => f.write_str("Command::Status"),
+            Command::Override { endpoint, admin, .. } => write!(f, "Command::Override({endpoint}, {admin:?})"),
+            Command::Failback { record, .. } => write!(f, "Command::Failback({record})"),
+        }
     }
+}
+
+/// Why an operator's request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("no endpoint named \"{0}\"")]
+    UnknownEndpoint(String),
+    #[error("no health-checked record named \"{0}\" (write it as NAME/A or NAME/AAAA)")]
+    UnknownRecord(String),
+    #[error("the health engine has stopped")]
+    Stopped,
+}
+
+/// What the decide task knows now: every record's answer set and every
+/// endpoint's verdict.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    /// Milliseconds on decide's clock.
+    pub now: Millis,
+    pub records: Vec<RecordStatus>,
+    pub endpoints: Vec<EndpointStatus>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordStatus {
+    /// `www.example.test/A`
+    pub name: String,
+    pub answer: AnswerSet,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EndpointStatus {
+    pub name: String,
+    pub records: Vec<String>,
+    pub verdict: Option<crate::decide::verdict::Verdict>,
 }
 
 impl State {
@@ -317,6 +360,28 @@ impl Health {
         self.epoch.elapsed().as_millis() as Millis
     }
 
+    /// The current answer sets and verdicts.
+    pub async fn status(&self) -> Result<Status, ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Status { reply }).await.map_err(|_| ControlError::Stopped)?;
+        answer.await.map_err(|_| ControlError::Stopped)
+    }
+
+    /// Sets an operator override on an endpoint (drain, force up, auto).
+    pub async fn set_override(&self, endpoint: &str, admin: Override) -> Result<(), ControlError> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Override { endpoint: endpoint.to_string(), admin, reply };
+        self.commands.send(command).await.map_err(|_| ControlError::Stopped)?;
+        answer.await.map_err(|_| ControlError::Stopped)?
+    }
+
+    /// Returns a record with manual failback to its best healthy tier.
+    pub async fn failback(&self, record: &str) -> Result<(), ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Failback { record: record.to_string(), reply }).await.map_err(|_| ControlError::Stopped)?;
+        answer.await.map_err(|_| ControlError::Stopped)?
+    }
+
     /// Applies a new configuration: verdicts of unchanged endpoints and the
     /// state of unchanged records are kept, new checks start at once,
     /// removed ones stop; `build` makes the new snapshot from the answers.
@@ -370,12 +435,75 @@ async fn run(
                 Some(Command::Reload { wiring, build, reply }) => {
                     let _ = reply.send(reload(&mut state, *wiring, build, &snapshot));
                 }
+                Some(Command::Status { reply }) => {
+                    let _ = reply.send(status(&state));
+                }
+                Some(Command::Override { endpoint, admin, reply }) => {
+                    let _ = reply.send(set_override(&mut state, &endpoint, admin, &events, &mut changed));
+                }
+                Some(Command::Failback { record, reply }) => {
+                    let found = state.wiring.record_names.iter().position(|n| n.eq_ignore_ascii_case(&record));
+                    let result = match found {
+                        Some(r) => {
+                            state.records[r].failback();
+                            changed.insert(r);
+                            tracing::info!(record = %state.wiring.record_names[r], "operator failback");
+                            Ok(())
+                        }
+                        None => Err(ControlError::UnknownRecord(record)),
+                    };
+                    let _ = reply.send(result);
+                }
                 None => return,
             },
             _ = shutdown.changed() => return,
         }
         publish(&mut state, &changed, &snapshot, &events);
     }
+}
+
+fn status(state: &State) -> Status {
+    let records = state
+        .wiring
+        .record_names
+        .iter()
+        .zip(&state.current)
+        .map(|(name, set)| RecordStatus { name: name.clone(), answer: set.clone() })
+        .collect();
+    let endpoints = state
+        .wiring
+        .endpoint_names
+        .iter()
+        .enumerate()
+        .map(|(e, name)| EndpointStatus {
+            name: name.clone(),
+            records: state.wiring.records_of[e].iter().map(|&r| state.wiring.record_names[r].clone()).collect(),
+            verdict: state.verdicts.verdict(EndpointId(e as u32)).cloned(),
+        })
+        .collect();
+    Status { now: state.now(), records, endpoints }
+}
+
+fn set_override(
+    state: &mut State,
+    endpoint: &str,
+    admin: Override,
+    events: &broadcast::Sender<Event>,
+    changed: &mut BTreeSet<usize>,
+) -> Result<(), ControlError> {
+    let e = state
+        .wiring
+        .endpoint_names
+        .iter()
+        .position(|n| n == endpoint)
+        .ok_or_else(|| ControlError::UnknownEndpoint(endpoint.to_string()))?;
+    let now = state.now();
+    tracing::info!(endpoint, ?admin, "operator override");
+    let change = state.verdicts.set_override(EndpointId(e as u32), admin, now).map_err(|_| ControlError::UnknownEndpoint(endpoint.to_string()))?;
+    if let Some(change) = change {
+        verdict_changed(state, &change, events, changed);
+    }
+    Ok(())
 }
 
 /// Swaps in a new configuration, all or nothing.

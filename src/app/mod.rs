@@ -215,6 +215,11 @@ impl Server {
         Ok(())
     }
 
+    /// The health engine: status, overrides, failback, events.
+    pub fn health(&self) -> &health::Health {
+        &self.health
+    }
+
     /// The control runtime, for tasks that go with the server.
     pub fn handle(&self) -> tokio::runtime::Handle {
         self.runtime.handle().clone()
