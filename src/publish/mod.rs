@@ -3,6 +3,7 @@
 
 pub mod dynamic;
 pub mod event;
+pub mod index;
 pub mod prebuilt;
 pub mod snapshot;
 pub mod zone;

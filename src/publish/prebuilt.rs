@@ -15,6 +15,8 @@ use std::hash::Hasher;
 
 use rustc_hash::{FxHashMap, FxHasher};
 
+use super::index::Index;
+
 /// Type code used in the table for "any type without its own entry": the
 /// NODATA answer of a name, or the referral at a zone cut. Type 0 is
 /// reserved (RFC 6895 §3.1) and never looked up by the hot path.
@@ -166,8 +168,8 @@ fn walk_body(body: &[u8], records: usize) -> Option<(Vec<u16>, Option<u16>)> {
 pub struct PrebuiltTable {
     /// Per zone (same index as `Zones`), its NXDOMAIN answer.
     pub nxdomain: Vec<Option<Relocatable>>,
-    /// Index into `entries` plus one; 0 is an empty slot.
-    slots: Vec<u32>,
+    /// Positions in `entries` by hash.
+    index: Index,
     entries: Vec<Entry>,
     keys: Vec<u8>,
     bodies: Vec<u8>,
@@ -185,31 +187,21 @@ impl PrebuiltTable {
     /// Looks up the answer for a lowercase wire name and type.
     #[inline]
     pub fn get(&self, key: &[u8], qtype: u16) -> Option<Prebuilt<'_>> {
-        if self.slots.is_empty() {
-            return None;
-        }
         let h = hash(key, qtype);
-        let mask = self.slots.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let slot = self.slots[i];
-            if slot == 0 {
-                return None;
-            }
-            let e = &self.entries[slot as usize - 1];
-            if e.hash == h && e.qtype == qtype && self.key(e) == key {
-                let body = &self.bodies[e.body_off as usize..e.body_off as usize + e.body_len as usize];
-                return Some(Prebuilt {
-                    flags: e.flags,
-                    counts: e.counts,
-                    body,
-                    slot: (e.slot != NONE32).then_some(e.slot),
-                    serial_at: (e.serial_at != NONE16).then_some(e.serial_at),
-                    zone: e.zone,
-                });
-            }
-            i = (i + 1) & mask;
-        }
+        let found = self.index.find(u64::from(h), |i| {
+            let e = &self.entries[i];
+            e.hash == h && e.qtype == qtype && self.key(e) == key
+        })?;
+        let e = &self.entries[found];
+        let body = &self.bodies[e.body_off as usize..e.body_off as usize + e.body_len as usize];
+        Some(Prebuilt {
+            flags: e.flags,
+            counts: e.counts,
+            body,
+            slot: (e.slot != NONE32).then_some(e.slot),
+            serial_at: (e.serial_at != NONE16).then_some(e.serial_at),
+            zone: e.zone,
+        })
     }
 
     fn key(&self, e: &Entry) -> &[u8] {
@@ -226,7 +218,7 @@ impl PrebuiltTable {
 
     /// Bytes held by the table.
     pub fn memory(&self) -> usize {
-        self.slots.capacity() * 4
+        self.index.memory()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.keys.capacity()
             + self.bodies.capacity()
@@ -327,16 +319,7 @@ impl Builder {
     /// Lays out the open-addressing index at a load factor of at most 1/2.
     pub fn finish(self) -> PrebuiltTable {
         let mut table = self.table;
-        let size = (table.entries.len() * 2).next_power_of_two().max(16);
-        table.slots = vec![0; size];
-        let mask = size - 1;
-        for (n, e) in table.entries.iter().enumerate() {
-            let mut i = e.hash as usize & mask;
-            while table.slots[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            table.slots[i] = n as u32 + 1;
-        }
+        table.index = Index::build(table.entries.iter().map(|e| u64::from(e.hash)));
         table.keys.shrink_to_fit();
         table.bodies.shrink_to_fit();
         table.entries.shrink_to_fit();

@@ -231,7 +231,8 @@ fn prebuild(snapshot: &Snapshot) -> PrebuiltTable {
             .collect();
         zone_types.sort_unstable();
         zone_types.dedup();
-        for (key, node) in zone.nodes() {
+        for (lowered, node) in zone.nodes() {
+            let key = lowered.as_slice();
             for qtype in prebuilt_types(node, &zone_types) {
                 if let Some(slot) = node.dynamic.then(|| snapshot.zones.slot(key, qtype)).flatten() {
                     builder.add_slot(key, qtype, slot as u32);

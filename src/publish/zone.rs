@@ -9,6 +9,9 @@ use std::collections::hash_map::Entry;
 
 use rustc_hash::FxHashMap;
 
+use super::index::Index;
+use crate::serve::dns::query::NameBuf;
+
 use crate::config::zonefile::SourcedRecord;
 use crate::dns::{CLASS_IN, Name, Record, Rrset, rtype};
 
@@ -55,7 +58,12 @@ pub struct Zone {
     /// Position among the served zones (set by `Zones::new`).
     pub index: usize,
     key: Box<[u8]>,
-    nodes: FxHashMap<Box<[u8]>, Node>,
+    /// Every node; found through `lookup` by the hash of its lowercase
+    /// name, so a name is stored once (a million names cost a million
+    /// nodes and 8 MiB of index, not a second copy of each name as a key).
+    nodes: Vec<Node>,
+    lookup: Index,
+    apex_at: usize,
     pub soa: Rrset,
     /// TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM)
     /// (RFC 2308 §3, §5).
@@ -116,11 +124,16 @@ impl Zone {
         }
         mark_occluded_and_wildcards(&key, &mut nodes);
         let negative_ttl = soa.ttl.min(soa_minimum(&soa.rdata[0]));
+        let nodes: Vec<Node> = nodes.into_values().collect();
+        let lookup = Index::build(nodes.iter().map(|n| name_hash(n.name.wire())));
+        let apex_at = nodes.iter().position(|n| n.name.wire().eq_ignore_ascii_case(&key)).expect("the apex has an SOA");
         Ok(Zone {
             index: 0,
             apex,
             key,
             nodes,
+            lookup,
+            apex_at,
             soa,
             negative_ttl,
             record_count,
@@ -133,17 +146,19 @@ impl Zone {
     }
 
     /// The node at a lowercase wire name.
+    #[inline]
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
-        self.nodes.get(key)
+        let at = self.lookup.find(name_hash(key), |i| self.nodes[i].name.wire().eq_ignore_ascii_case(key))?;
+        Some(&self.nodes[at])
     }
 
     pub fn apex_node(&self) -> &Node {
-        &self.nodes[&self.key]
+        &self.nodes[self.apex_at]
     }
 
-    /// Every node with its lowercase key, in no particular order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&[u8], &Node)> {
-        self.nodes.iter().map(|(k, n)| (&k[..], n))
+    /// Every node with its lowercase name, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = (NameBuf, &Node)> {
+        self.nodes.iter().map(|n| (NameBuf::lowered(n.name.wire()), n))
     }
 
     pub fn node_count(&self) -> usize {
@@ -156,6 +171,15 @@ impl Zone {
         let at = rdata.len() - 20;
         u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]])
     }
+}
+
+/// The hash a node is indexed by: of its name in lowercase.
+#[inline]
+fn name_hash(name: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(NameBuf::lowered(name).as_slice());
+    h.finish()
 }
 
 fn empty_node(name: Name, line: usize) -> Node {
