@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use lifeline::app::cli::Request;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +23,9 @@ enum Command {
     Serve {
         #[command(flatten)]
         sources: SourceArgs,
+        /// Where the HTTP API listens (default [api] listen, else 127.0.0.1:8053), e.g. 127.0.0.1:0.
+        #[arg(long, value_name = "ADDR")]
+        api: Option<String>,
     },
     /// Validate the configuration and zones, print a summary, and exit.
     Check {
@@ -50,6 +54,106 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_name = "NAMES")]
         down: Vec<String>,
     },
+    /// Records, endpoints and zones of a running server.
+    Status {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Recent events of a running server (answer, verdict and override changes), oldest first.
+    Events {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Only answer events of this record (NAME or NAME/TYPE).
+        #[arg(long)]
+        record: Option<String>,
+        /// Only events of this endpoint.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Only events of this kind: check, verdict, answer, certificate, override, breaker.
+        #[arg(long)]
+        kind: Option<String>,
+        /// How many events (1..=1000).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only events numbered below this (the next page of older ones).
+        #[arg(long, value_name = "ID")]
+        before: Option<u64>,
+        /// Keep printing new events as they happen.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Take an endpoint out of the answers (maintenance), whatever its checks say.
+    Drain {
+        #[command(flatten)]
+        api: ApiArgs,
+        endpoint: String,
+        /// Why; kept with the override and in its event.
+        #[arg(long)]
+        reason: String,
+        /// Let the drain lapse after this long, e.g. 30m or 2h.
+        #[arg(long = "for", value_name = "DURATION")]
+        lasts: Option<String>,
+    },
+    /// Let an endpoint follow its checks again (ends a drain or force-up).
+    Undrain {
+        #[command(flatten)]
+        api: ApiArgs,
+        endpoint: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Treat an endpoint as up whatever its checks say.
+    ForceUp {
+        #[command(flatten)]
+        api: ApiArgs,
+        endpoint: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long = "for", value_name = "DURATION")]
+        lasts: Option<String>,
+    },
+    /// Return a record (NAME or NAME/TYPE) to its best healthy tier now.
+    Failback {
+        #[command(flatten)]
+        api: ApiArgs,
+        record: String,
+    },
+    /// Make a running server re-read its configuration and zones.
+    Reload {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Why a record (NAME or NAME/TYPE) answers what it does.
+    Explain {
+        #[command(flatten)]
+        api: ApiArgs,
+        name: String,
+    },
+}
+
+/// How the commands that talk to a running server reach it. Exit codes:
+/// 0 done, 1 the API refused (message printed), 2 the API cannot be reached.
+#[derive(Debug, clap::Args)]
+struct ApiArgs {
+    /// The API's URL (default: $LIFELINE_API, else http://127.0.0.1:8053).
+    #[arg(long, value_name = "URL")]
+    api: Option<String>,
+    /// A file holding the API token (default: $LIFELINE_API_TOKEN).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Print the API's JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ApiArgs {
+    fn into_options(self) -> lifeline::app::cli::ApiOptions {
+        lifeline::app::cli::ApiOptions {
+            url: self.api,
+            token_file: self.token_file,
+            json: self.json,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +179,7 @@ impl SourceArgs {
             listen: self.listen,
             zones: self.zone,
             udp_threads: self.udp_threads,
+            api: None,
         }
     }
 }
@@ -83,14 +188,59 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     lifeline::app::init_logging();
     let result = match cli.command {
-        Command::Serve { sources } => lifeline::app::serve(sources.into_sources()),
+        Command::Serve { sources, api } => lifeline::app::serve(lifeline::config::Sources {
+            api,
+            ..sources.into_sources()
+        }),
         Command::Check { sources } => lifeline::app::check(sources.into_sources()),
-        Command::Demo { listen, period, duration } => lifeline::app::demo::demo(lifeline::app::demo::DemoOptions {
+        Command::Demo {
+            listen,
+            period,
+            duration,
+        } => lifeline::app::demo::demo(lifeline::app::demo::DemoOptions {
             listen,
             period: std::time::Duration::from_secs(period.max(1)),
             duration: duration.map(std::time::Duration::from_secs),
         }),
         Command::Plan { sources, down } => lifeline::app::plan::plan(sources.into_sources(), down),
+        Command::Status { api } => return ask(api, Request::Status),
+        Command::Events {
+            api,
+            record,
+            endpoint,
+            kind,
+            limit,
+            before,
+            follow,
+        } => {
+            let request = Request::Events {
+                record,
+                endpoint,
+                kind,
+                limit,
+                before,
+                follow,
+            };
+            return ask(api, request);
+        }
+        Command::Drain {
+            api,
+            endpoint,
+            reason,
+            lasts,
+        } => return ask(api, Request::overriding(endpoint, "drain", Some(reason), lasts)),
+        Command::Undrain { api, endpoint, reason } => {
+            return ask(api, Request::overriding(endpoint, "auto", reason, None));
+        }
+        Command::ForceUp {
+            api,
+            endpoint,
+            reason,
+            lasts,
+        } => return ask(api, Request::overriding(endpoint, "force-up", Some(reason), lasts)),
+        Command::Failback { api, record } => return ask(api, Request::Failback { record }),
+        Command::Reload { api } => return ask(api, Request::Reload),
+        Command::Explain { api, name } => return ask(api, Request::Explain { name }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,4 +249,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a command that talks to a running server; its exit code.
+fn ask(api: ApiArgs, request: Request) -> ExitCode {
+    ExitCode::from(lifeline::app::cli::run(api.into_options(), request))
 }

@@ -24,7 +24,11 @@ fn check(config: &str) -> std::process::Output {
         dir.0.join("example.test.zone"),
     )
     .unwrap();
-    dir.write("internal-ca.pem", "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+    dir.write(
+        "internal-ca.pem",
+        "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+    );
+    dir.write("api-token", "0123456789abcdef0123456789abcdef\n");
     let path = dir.write("lifeline.toml", config);
     Command::new(env!("CARGO_BIN_EXE_lifeline"))
         .args(["check", "--config"])
@@ -63,12 +67,24 @@ fn documented_keys<'a>(doc: &'a str, heading: &str) -> Vec<&'a str> {
 fn every_documented_key_is_accepted_and_an_undocumented_one_is_not() {
     let doc = reference();
     let example = complete_example(&doc);
-    for heading in ["## `[server]`", "## `[limits]`", "## `[[record]]`", "## `[check.NAME]`"] {
+    for heading in [
+        "## `[server]`",
+        "## `[api]`",
+        "## `[limits]`",
+        "## `[health]`",
+        "## `[[record]]`",
+        "## `[check.NAME]`",
+    ] {
         let keys = documented_keys(&doc, heading);
         assert!(keys.len() > 2, "no keys documented under {heading}");
         for key in keys {
-            let used = ["\n", "{ ", ", "].iter().any(|before| example.contains(&format!("{before}{key} = ")));
-            assert!(used, "documented key {key} ({heading}) is missing from the complete example");
+            let used = ["\n", "{ ", ", "]
+                .iter()
+                .any(|before| example.contains(&format!("{before}{key} = ")));
+            assert!(
+                used,
+                "documented key {key} ({heading}) is missing from the complete example"
+            );
         }
     }
     let out = check(&example.replace("[limits]\n", "[limits]\nundocumented_key = 1\n"));

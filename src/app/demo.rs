@@ -124,7 +124,13 @@ fall = 2
 fn clock() -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs() % 86400;
-    format!("{:02}:{:02}:{:02}.{:03}", secs / 3600, secs / 60 % 60, secs % 60, now.subsec_millis())
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        now.subsec_millis()
+    )
 }
 
 /// Runs the demo until Ctrl-C (or `duration`).
@@ -136,13 +142,25 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("demo.test.zone"), zone_text())?;
     std::fs::write(dir.join("lifeline.toml"), config_text(&options.listen, port))?;
-    let sources = Sources { file: Some(dir.join("lifeline.toml")), ..Sources::default() };
+    let sources = Sources {
+        file: Some(dir.join("lifeline.toml")),
+        ..Sources::default()
+    };
     let server = Server::start(sources)?;
     let addr = server.addrs[0];
     println!("Lifeline demo: www.demo.test is served by a primary ({PRIMARY}) with a backup ({BACKUP}).");
     println!("Both are small HTTP servers checked every 500 ms at http://ADDRESS:{port}/healthz.");
     println!("Watch the answer change in another terminal:");
-    println!("    watch -n 0.5 dig @{} -p {} +noall +answer www.demo.test", addr.ip(), addr.port());
+    println!(
+        "    watch -n 0.5 dig @{} -p {} +noall +answer www.demo.test",
+        addr.ip(),
+        addr.port()
+    );
+    if let Some(api) = server.api {
+        println!(
+            "Ask Lifeline itself (API on http://{api}): lifeline status, lifeline explain www.demo.test, lifeline events -f"
+        );
+    }
     println!(
         "Every {}s the primary goes down (HTTP 503) or comes back; press Enter to switch now, Ctrl-C to stop.\n",
         options.period.as_secs()
@@ -195,7 +213,11 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
 
 fn switch(primary: &Backend, healthy: bool) {
     primary.set(healthy);
-    let state = if healthy { "healthy again (HTTP 200)" } else { "DOWN (HTTP 503)" };
+    let state = if healthy {
+        "healthy again (HTTP 200)"
+    } else {
+        "DOWN (HTTP 503)"
+    };
     println!("{}  ---- demo: the primary backend {PRIMARY} is now {state}", clock());
 }
 

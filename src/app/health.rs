@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::config::health::{BodyMatch as ConfigBody, CheckConfig, CheckKind, EndpointConfig, RecordConfig};
 use crate::decide::answer_set::{self, Answer, AnswerSet, RecordState};
 use crate::decide::from_config::{self, Specs};
+use crate::decide::guard::{BreakerChange, Guard};
 use crate::decide::verdict::{Override, VerdictChange, Verdicts};
 use crate::decide::{CheckId, EndpointId, LocationId, Millis, Outcome};
 use crate::observe::{
@@ -29,12 +30,10 @@ use crate::observe::{
     ProbeKind, ProbeSpec, Scheduler, SchedulerOptions, StatusRange, TcpProbe, TlsOptions, TlsVerify,
 };
 use crate::publish::dynamic::DynamicAnswer;
-use crate::publish::event::{AnswerText, Event, EventKind};
+use crate::publish::event::{AnswerText, Audit, Event, EventKind};
 use crate::publish::snapshot::SharedSnapshot;
 
-/// Variants prebuilt per weighted or round-robin answer: enough for the
-/// weighted shares to come out within a few percent.
-pub const VARIANTS: usize = 64;
+pub use crate::decide::answer_set::VARIANTS;
 /// Events buffered for slow subscribers before they miss some.
 const EVENT_BUFFER: usize = 4096;
 /// Observations buffered between the scheduler and the decide task.
@@ -89,7 +88,10 @@ impl Wiring {
                         .with_context(|| format!("check {} of endpoint {}", check.name, endpoint.name))?;
                     let key = ProbeKey::of(&spec);
                     wiring.probes.insert(key, spec);
-                    wiring.fanout.entry(key).or_default().push(Subscriber { endpoint: id, check: CheckId(c as u32) });
+                    wiring.fanout.entry(key).or_default().push(Subscriber {
+                        endpoint: id,
+                        check: CheckId(c as u32),
+                    });
                 }
             }
         }
@@ -113,7 +115,10 @@ fn probe_spec(check: &CheckConfig, endpoint: &EndpointConfig, record: &RecordCon
             send: t.send.clone().unwrap_or_default(),
             expect: t.expect.clone().unwrap_or_default(),
         }),
-        CheckKind::Icmp(i) => ProbeKind::Icmp(IcmpProbe { count: i.count as u16, size: i.size as u16 }),
+        CheckKind::Icmp(i) => ProbeKind::Icmp(IcmpProbe {
+            count: i.count as u16,
+            size: i.size as u16,
+        }),
         CheckKind::Dns(d) => {
             let name = domain::base::Name::from_octets(d.query.wire().to_vec()).context("query name")?;
             let mut probe = DnsProbe::new(name);
@@ -123,17 +128,32 @@ fn probe_spec(check: &CheckConfig, endpoint: &EndpointConfig, record: &RecordCon
             probe.expect_address = d.answer;
             ProbeKind::Dns(probe)
         }
-        CheckKind::Exec(e) => ProbeKind::Exec(ExecProbe { command: e.command.clone().into(), args: e.args.clone() }),
+        CheckKind::Exec(e) => ProbeKind::Exec(ExecProbe {
+            command: e.command.clone().into(),
+            args: e.args.clone(),
+        }),
     };
-    Ok(ProbeSpec { target, kind, timeout: check.timeout, interval: check.interval })
+    Ok(ProbeSpec {
+        target,
+        kind,
+        timeout: check.timeout,
+        interval: check.interval,
+    })
 }
 
 fn http_probe(h: &crate::config::health::HttpCheck, record: &RecordConfig) -> anyhow::Result<HttpProbe> {
-    let mut probe = if h.tls { HttpProbe::https(h.port) } else { HttpProbe::http(h.port) };
+    let mut probe = if h.tls {
+        HttpProbe::https(h.port)
+    } else {
+        HttpProbe::http(h.port)
+    };
     probe.method = h.method.parse().context("method")?;
     probe.path = h.path.parse().context("path")?;
     // The Host header defaults to the record's name: the site being checked.
-    let host = h.host.clone().unwrap_or_else(|| record.name.to_string().trim_end_matches('.').to_string());
+    let host = h
+        .host
+        .clone()
+        .unwrap_or_else(|| record.name.to_string().trim_end_matches('.').to_string());
     probe.host = Some(host.parse().context("host")?);
     probe.headers = h
         .headers
@@ -169,6 +189,7 @@ fn http_probe(h: &crate::config::health::HttpCheck, record: &RecordConfig) -> an
 struct State {
     wiring: Wiring,
     verdicts: Verdicts,
+    guard: Guard,
     records: Vec<RecordState>,
     current: Vec<AnswerSet>,
     epoch: Instant,
@@ -182,6 +203,7 @@ struct State {
 pub struct Prepared {
     pub wiring: Wiring,
     pub verdicts: Verdicts,
+    pub guard: Guard,
     pub records: Vec<RecordState>,
     pub sets: Vec<AnswerSet>,
     /// What the snapshot serves for each record, in record order.
@@ -194,10 +216,24 @@ pub type Build = Box<dyn FnOnce(Vec<DynamicAnswer>) -> anyhow::Result<crate::pub
 
 /// What the rest of the program asks of the decide task.
 enum Command {
-    Reload { wiring: Box<Wiring>, build: Build, reply: oneshot::Sender<anyhow::Result<()>> },
-    Status { reply: oneshot::Sender<Status> },
-    Override { endpoint: String, admin: Override, reply: oneshot::Sender<Result<(), ControlError>> },
-    Failback { record: String, reply: oneshot::Sender<Result<(), ControlError>> },
+    Reload {
+        wiring: Box<Wiring>,
+        build: Build,
+        reply: oneshot::Sender<anyhow::Result<()>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+    Override {
+        endpoint: String,
+        admin: Override,
+        audit: Audit,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
+    Failback {
+        record: String,
+        reply: oneshot::Sender<Result<(), ControlError>>,
+    },
 }
 
 impl std::fmt::Debug for Command {
@@ -243,6 +279,8 @@ pub struct RecordStatus {
 pub struct EndpointStatus {
     pub name: String,
     pub records: Vec<String>,
+    /// The names of its checks, in the order of the verdict's evidence.
+    pub checks: Vec<String>,
     pub verdict: Option<crate::decide::verdict::Verdict>,
 }
 
@@ -257,8 +295,8 @@ impl State {
 
     /// Computes record `r`'s answer set now.
     fn compute(&mut self, r: usize, now: Millis) -> AnswerSet {
-        let verdicts = &self.verdicts;
-        answer_set::compute(&self.wiring.specs.records[r], &mut self.records[r], |e| verdicts.is_up(e), now)
+        let health = self.guard.view(&self.verdicts, now);
+        answer_set::compute(&self.wiring.specs.records[r], &mut self.records[r], health, now)
     }
 
     /// The dynamic answer served for an answer set.
@@ -289,36 +327,64 @@ fn answer_text(set: &AnswerSet) -> AnswerText {
         Answer::NoData => (Vec::new(), Some("NODATA")),
         Answer::ServFail => (Vec::new(), Some("SERVFAIL")),
     };
-    AnswerText { addresses, negative, ttl: set.ttl, tier: set.tier }
+    AnswerText {
+        addresses,
+        negative,
+        ttl: set.ttl,
+        tier: set.tier,
+    }
 }
 
 /// The first answers of a configuration: every endpoint at its configured
 /// initial state, or, on reload, at the verdict it already has.
-pub fn prepare(wiring: Wiring, previous: Option<(&Verdicts, &Wiring, &[RecordState])>, now: Millis) -> anyhow::Result<Prepared> {
-    let verdicts = match previous {
-        None => Verdicts::new(wiring.specs.endpoints.clone(), now)?,
-        Some((old, _, _)) => {
+pub fn prepare(
+    wiring: Wiring,
+    previous: Option<(&Verdicts, &Guard, &Wiring, &[RecordState])>,
+    now: Millis,
+) -> anyhow::Result<Prepared> {
+    let (verdicts, guard) = match previous {
+        None => (
+            Verdicts::new(wiring.specs.endpoints.clone(), now)?,
+            Guard::new(wiring.specs.guard, now),
+        ),
+        Some((old, old_guard, _, _)) => {
             let mut verdicts = old.clone();
             verdicts.reconfigure(wiring.specs.endpoints.clone(), now)?;
-            verdicts
+            let mut guard = old_guard.clone();
+            guard.reconfigure(wiring.specs.guard);
+            (verdicts, guard)
         }
     };
     let mut records: Vec<RecordState> = match previous {
         None => vec![RecordState::default(); wiring.specs.records.len()],
-        Some((_, old_wiring, old_records)) => wiring
+        Some((_, _, old_wiring, old_records)) => wiring
             .record_names
             .iter()
-            .map(|name| old_wiring.record_names.iter().position(|n| n == name).map(|i| old_records[i].clone()).unwrap_or_default())
+            .map(|name| {
+                old_wiring
+                    .record_names
+                    .iter()
+                    .position(|n| n == name)
+                    .map(|i| old_records[i].clone())
+                    .unwrap_or_default()
+            })
             .collect(),
     };
     let mut sets = Vec::new();
     let mut answers = Vec::new();
     for (r, spec) in wiring.specs.records.iter().enumerate() {
-        let set = answer_set::compute(spec, &mut records[r], |e| verdicts.is_up(e), now);
+        let set = answer_set::compute(spec, &mut records[r], guard.view(&verdicts, now), now);
         answers.push(dynamic_answer(wiring.record_types[r], &set, r as u64));
         sets.push(set);
     }
-    Ok(Prepared { wiring, verdicts, records, sets, answers })
+    Ok(Prepared {
+        wiring,
+        verdicts,
+        guard,
+        records,
+        sets,
+        answers,
+    })
 }
 
 /// A running health engine.
@@ -333,17 +399,43 @@ pub struct Health {
 impl Health {
     /// Starts the checks and the decide task. Must be called inside the
     /// control runtime.
-    pub fn start(prepared: Prepared, epoch: Instant, snapshot: SharedSnapshot, shutdown: watch::Receiver<bool>) -> anyhow::Result<Health> {
+    pub fn start(
+        prepared: Prepared,
+        epoch: Instant,
+        snapshot: SharedSnapshot,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Health> {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (tx, rx) = mpsc::channel(OBSERVATION_BUFFER);
         let (commands, command_rx) = mpsc::channel(4);
         let clients = Arc::new(Clients::new());
         let scheduler = Scheduler::start(clients, tx, shutdown.clone(), SchedulerOptions::default());
         scheduler.apply(prepared.wiring.probes.clone())?;
-        let Prepared { wiring, verdicts, records, sets, .. } = prepared;
-        let state = State { wiring, verdicts, records, current: sets, epoch, scheduler, expiring: Default::default() };
+        let Prepared {
+            wiring,
+            verdicts,
+            guard,
+            records,
+            sets,
+            ..
+        } = prepared;
+        let state = State {
+            wiring,
+            verdicts,
+            guard,
+            records,
+            current: sets,
+            epoch,
+            scheduler,
+            expiring: Default::default(),
+        };
         let task = tokio::spawn(run(state, rx, command_rx, snapshot, events.clone(), shutdown));
-        Ok(Health { events, commands, task, epoch })
+        Ok(Health {
+            events,
+            commands,
+            task,
+            epoch,
+        })
     }
 
     /// Subscribes to the event stream.
@@ -363,14 +455,28 @@ impl Health {
     /// The current answer sets and verdicts.
     pub async fn status(&self) -> Result<Status, ControlError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Status { reply }).await.map_err(|_| ControlError::Stopped)?;
+        self.commands
+            .send(Command::Status { reply })
+            .await
+            .map_err(|_| ControlError::Stopped)?;
         answer.await.map_err(|_| ControlError::Stopped)
     }
 
     /// Sets an operator override on an endpoint (drain, force up, auto).
     pub async fn set_override(&self, endpoint: &str, admin: Override) -> Result<(), ControlError> {
+        self.set_override_by(endpoint, admin, Audit::default()).await
+    }
+
+    /// [`Health::set_override`], saying who did it, why and until when, for
+    /// the event that records it.
+    pub async fn set_override_by(&self, endpoint: &str, admin: Override, audit: Audit) -> Result<(), ControlError> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Override { endpoint: endpoint.to_string(), admin, reply };
+        let command = Command::Override {
+            endpoint: endpoint.to_string(),
+            admin,
+            audit,
+            reply,
+        };
         self.commands.send(command).await.map_err(|_| ControlError::Stopped)?;
         answer.await.map_err(|_| ControlError::Stopped)?
     }
@@ -378,7 +484,13 @@ impl Health {
     /// Returns a record with manual failback to its best healthy tier.
     pub async fn failback(&self, record: &str) -> Result<(), ControlError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Failback { record: record.to_string(), reply }).await.map_err(|_| ControlError::Stopped)?;
+        self.commands
+            .send(Command::Failback {
+                record: record.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| ControlError::Stopped)?;
         answer.await.map_err(|_| ControlError::Stopped)?
     }
 
@@ -387,9 +499,18 @@ impl Health {
     /// removed ones stop; `build` makes the new snapshot from the answers.
     pub async fn reload(&self, wiring: Wiring, build: Build) -> anyhow::Result<()> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Reload { wiring: Box::new(wiring), build, reply };
-        self.commands.send(command).await.map_err(|_| anyhow::anyhow!("the health engine has stopped"))?;
-        answer.await.map_err(|_| anyhow::anyhow!("the health engine has stopped"))?
+        let command = Command::Reload {
+            wiring: Box::new(wiring),
+            build,
+            reply,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| anyhow::anyhow!("the health engine has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the health engine has stopped"))?
     }
 }
 
@@ -397,10 +518,14 @@ fn emit(events: &broadcast::Sender<Event>, kind: EventKind) {
     match &kind {
         EventKind::Check { ok: false, .. } => tracing::debug!("{kind}"),
         EventKind::Check { .. } => tracing::trace!("{kind}"),
+        EventKind::Breaker { tripped: true, .. } => tracing::warn!("{kind}"),
         _ => tracing::info!("{kind}"),
     }
     // No subscriber is fine: the log has it.
-    let _ = events.send(Event { at: SystemTime::now(), kind });
+    let _ = events.send(Event {
+        at: SystemTime::now(),
+        kind,
+    });
 }
 
 async fn run(
@@ -438,8 +563,8 @@ async fn run(
                 Some(Command::Status { reply }) => {
                     let _ = reply.send(status(&state));
                 }
-                Some(Command::Override { endpoint, admin, reply }) => {
-                    let _ = reply.send(set_override(&mut state, &endpoint, admin, &events, &mut changed));
+                Some(Command::Override { endpoint, admin, audit, reply }) => {
+                    let _ = reply.send(set_override(&mut state, &endpoint, admin, audit, &events, &mut changed));
                 }
                 Some(Command::Failback { record, reply }) => {
                     let found = state.wiring.record_names.iter().position(|n| n.eq_ignore_ascii_case(&record));
@@ -458,8 +583,35 @@ async fn run(
             },
             _ = shutdown.changed() => return,
         }
+        // The breaker moves only with verdicts, and a changed verdict marks its records.
+        if !changed.is_empty()
+            && let Some(change) = state.guard.update(&state.verdicts, state.now())
+        {
+            breaker_changed(&state, &change, &events);
+            changed.extend(0..state.current.len());
+        }
         publish(&mut state, &changed, &snapshot, &events);
     }
+}
+
+/// The correlated-failure breaker tripped (answers held) or closed.
+fn breaker_changed(state: &State, change: &BreakerChange, events: &broadcast::Sender<Event>) {
+    let endpoints = change
+        .endpoints
+        .iter()
+        .map(|e| state.wiring.endpoint_names[e.0 as usize].clone())
+        .collect();
+    let (tripped, groups_down, groups) = (change.tripped, change.groups_down, change.groups);
+    emit(
+        events,
+        EventKind::Breaker {
+            tripped,
+            groups_down,
+            groups,
+            endpoints,
+            by_operator: change.by_operator,
+        },
+    );
 }
 
 fn status(state: &State) -> Status {
@@ -468,7 +620,10 @@ fn status(state: &State) -> Status {
         .record_names
         .iter()
         .zip(&state.current)
-        .map(|(name, set)| RecordStatus { name: name.clone(), answer: set.clone() })
+        .map(|(name, set)| RecordStatus {
+            name: name.clone(),
+            answer: set.clone(),
+        })
         .collect();
     let endpoints = state
         .wiring
@@ -477,17 +632,31 @@ fn status(state: &State) -> Status {
         .enumerate()
         .map(|(e, name)| EndpointStatus {
             name: name.clone(),
-            records: state.wiring.records_of[e].iter().map(|&r| state.wiring.record_names[r].clone()).collect(),
+            records: state.wiring.records_of[e]
+                .iter()
+                .map(|&r| state.wiring.record_names[r].clone())
+                .collect(),
+            checks: state.verdicts.verdict(EndpointId(e as u32)).map_or_else(Vec::new, |v| {
+                v.evidence
+                    .iter()
+                    .map(|c| state.wiring.check_names[c.check.0 as usize].clone())
+                    .collect()
+            }),
             verdict: state.verdicts.verdict(EndpointId(e as u32)).cloned(),
         })
         .collect();
-    Status { now: state.now(), records, endpoints }
+    Status {
+        now: state.now(),
+        records,
+        endpoints,
+    }
 }
 
 fn set_override(
     state: &mut State,
     endpoint: &str,
     admin: Override,
+    audit: Audit,
     events: &broadcast::Sender<Event>,
     changed: &mut BTreeSet<usize>,
 ) -> Result<(), ControlError> {
@@ -499,7 +668,18 @@ fn set_override(
         .ok_or_else(|| ControlError::UnknownEndpoint(endpoint.to_string()))?;
     let now = state.now();
     tracing::info!(endpoint, ?admin, "operator override");
-    let change = state.verdicts.set_override(EndpointId(e as u32), admin, now).map_err(|_| ControlError::UnknownEndpoint(endpoint.to_string()))?;
+    let change = state
+        .verdicts
+        .set_override(EndpointId(e as u32), admin, now)
+        .map_err(|_| ControlError::UnknownEndpoint(endpoint.to_string()))?;
+    emit(
+        events,
+        EventKind::Override {
+            endpoint: endpoint.to_string(),
+            admin,
+            audit,
+        },
+    );
     if let Some(change) = change {
         verdict_changed(state, &change, events, changed);
     }
@@ -509,7 +689,11 @@ fn set_override(
 /// Swaps in a new configuration, all or nothing.
 fn reload(state: &mut State, wiring: Wiring, build: Build, snapshot: &SharedSnapshot) -> anyhow::Result<()> {
     let now = state.now();
-    let prepared = prepare(wiring, Some((&state.verdicts, &state.wiring, &state.records)), now)?;
+    let prepared = prepare(
+        wiring,
+        Some((&state.verdicts, &state.guard, &state.wiring, &state.records)),
+        now,
+    )?;
     let built = build(prepared.answers)?;
     let old = snapshot.load_full();
     let serials = continued_serials(&old, &built);
@@ -519,22 +703,29 @@ fn reload(state: &mut State, wiring: Wiring, build: Build, snapshot: &SharedSnap
     snapshot.store(Arc::new(built.with_dynamic(dynamic)));
     state.wiring = prepared.wiring;
     state.verdicts = prepared.verdicts;
+    state.guard = prepared.guard;
     state.records = prepared.records;
     state.current = prepared.sets;
     Ok(())
 }
 
-/// Serials after a reload: a zone served before moves forward from where
-/// it was, unless its file's serial is already ahead (RFC 1982 §3.2), so
+/// Serials after a reload: a zone whose file serial did not change keeps
+/// the serial it has; one whose file moved on takes the file's serial if
+/// that is ahead (RFC 1982 §3.2), else moves forward by one, so
 /// secondaries never see it go back.
 fn continued_serials(old: &crate::publish::snapshot::Snapshot, new: &crate::publish::snapshot::Snapshot) -> Vec<u32> {
     new.zones
         .iter()
         .map(|zone| {
             let file = zone.serial();
-            let before = old.zones.iter().find(|z| z.key() == zone.key()).map(|z| old.serial(z.index));
+            let before = old
+                .zones
+                .iter()
+                .find(|z| z.key() == zone.key())
+                .map(|z| (old.serial(z.index), z.serial()));
             match before {
-                Some(before) if !serial_gt(file, before) => before.wrapping_add(1),
+                Some((served, old_file)) if old_file == file => served,
+                Some((served, _)) if !serial_gt(file, served) => served.wrapping_add(1),
                 _ => file,
             }
         })
@@ -557,9 +748,16 @@ fn next_deadline(state: &State) -> Instant {
         .fold(idle, Instant::min)
 }
 
-fn observe(state: &mut State, observation: &Observation, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
+fn observe(
+    state: &mut State,
+    observation: &Observation,
+    events: &broadcast::Sender<Event>,
+    changed: &mut BTreeSet<usize>,
+) {
     let at = state.millis(observation.at);
-    let Some(subscribers) = state.wiring.fanout.get(&observation.key).cloned() else { return };
+    let Some(subscribers) = state.wiring.fanout.get(&observation.key).cloned() else {
+        return;
+    };
     let result = &observation.result;
     if result.cert_expiring && state.expiring.insert(observation.key) {
         for sub in &subscribers {
@@ -586,14 +784,25 @@ fn observe(state: &mut State, observation: &Observation, events: &broadcast::Sen
                 latency: result.latency.total,
             },
         );
-        let outcome = Outcome { endpoint: sub.endpoint, check: sub.check, location: LocationId(0), ok: result.ok, at };
+        let outcome = Outcome {
+            endpoint: sub.endpoint,
+            check: sub.check,
+            location: LocationId(0),
+            ok: result.ok,
+            at,
+        };
         if let Some(change) = state.verdicts.observe(&outcome) {
             verdict_changed(state, &change, events, changed);
         }
     }
 }
 
-fn verdict_changed(state: &State, change: &VerdictChange, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
+fn verdict_changed(
+    state: &State,
+    change: &VerdictChange,
+    events: &broadcast::Sender<Event>,
+    changed: &mut BTreeSet<usize>,
+) {
     let e = change.endpoint.0 as usize;
     emit(
         events,
@@ -644,8 +853,17 @@ fn publish(state: &mut State, changed: &BTreeSet<usize>, snapshot: &SharedSnapsh
 
 /// Why: the rule, and which endpoints were down.
 fn cause_text(names: &[String], set: &AnswerSet) -> String {
-    let down: Vec<&str> =
-        set.cause.verdicts.iter().filter(|v| !v.up).map(|v| names[v.endpoint.0 as usize].as_str()).collect();
+    let down: Vec<&str> = set
+        .cause
+        .verdicts
+        .iter()
+        .filter(|v| !v.up)
+        .map(|v| names[v.endpoint.0 as usize].as_str())
+        .collect();
     let rule = format!("{:?}", set.cause.rule);
-    if down.is_empty() { rule } else { format!("{rule}; down: {}", down.join(", ")) }
+    if down.is_empty() {
+        rule
+    } else {
+        format!("{rule}; down: {}", down.join(", "))
+    }
 }

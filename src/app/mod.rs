@@ -2,6 +2,7 @@
 //! snapshot, start the UDP workers and the TCP listeners, reload on SIGHUP,
 //! stop on SIGTERM/SIGINT.
 
+pub mod cli;
 pub mod demo;
 pub mod health;
 pub mod plan;
@@ -23,6 +24,7 @@ use crate::publish::{
     snapshot::{SharedSnapshot, Snapshot},
 };
 use crate::serve::dns::{tcp, udp};
+use crate::serve::http;
 
 /// Logs go to stderr; `LIFELINE_LOG` sets the level (error, warn, info,
 /// debug, trace; default info).
@@ -115,11 +117,15 @@ pub struct Server {
     snapshot: SharedSnapshot,
     stop: Arc<AtomicBool>,
     udp_workers: Vec<JoinHandle<udp::WorkerStats>>,
+    /// The workers' live counters, for metrics.
+    udp_live: Vec<Arc<udp::LiveStats>>,
     shutdown: watch::Sender<bool>,
     runtime: tokio::runtime::Runtime,
     /// The addresses actually bound (port 0 resolved), UDP and TCP alike.
     pub addrs: Vec<SocketAddr>,
-    health: health::Health,
+    /// Where the HTTP API listens, if it does.
+    pub api: Option<SocketAddr>,
+    health: Arc<health::Health>,
 }
 
 impl Server {
@@ -142,16 +148,25 @@ impl Server {
         };
         let health = {
             let _guard = runtime.enter();
-            health::Health::start(prepared, tokio::time::Instant::now(), snapshot.clone(), shutdown_rx.clone())?
+            health::Health::start(
+                prepared,
+                tokio::time::Instant::now(),
+                snapshot.clone(),
+                shutdown_rx.clone(),
+            )?
         };
+        let health = Arc::new(health);
+        let api_events = health.subscribe();
         let mut server = Server {
             sources,
             snapshot,
             stop,
             udp_workers: Vec::new(),
+            udp_live: Vec::new(),
             shutdown,
             runtime,
             addrs: Vec::new(),
+            api: None,
             health,
         };
         for (i, &addr) in config.listen.iter().enumerate() {
@@ -162,7 +177,10 @@ impl Server {
                 server.stop.clone(),
                 i * config.udp_threads,
             )?;
-            server.udp_workers.extend(workers);
+            for worker in workers {
+                server.udp_workers.push(worker.thread);
+                server.udp_live.push(worker.live);
+            }
             server.runtime.spawn(tcp::serve(
                 listener,
                 server.snapshot.clone(),
@@ -171,7 +189,51 @@ impl Server {
             ));
             server.addrs.push(bound);
         }
+        server.api = server.start_api(&config.api, api_events, shutdown_rx)?;
         Ok(server)
+    }
+
+    /// Starts the HTTP API where the configuration says. A default address
+    /// that is taken (another Lifeline on this host) only costs a warning.
+    fn start_api(
+        &self,
+        config: &config::ApiConfig,
+        events: tokio::sync::broadcast::Receiver<crate::publish::event::Event>,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<SocketAddr>> {
+        let Some(listen) = config.listen else { return Ok(None) };
+        let reloader = self.reloader();
+        let parts = http::Parts {
+            health: self.health.clone(),
+            snapshot: self.snapshot.clone(),
+            reload: Arc::new(move || {
+                let reloader = reloader.clone();
+                Box::pin(async move { reloader.reload().await })
+            }),
+            events,
+            token: config.token.clone(),
+            udp: self.udp_live.clone(),
+            shutdown,
+        };
+        let _guard = self.runtime.enter();
+        match http::start(listen, parts) {
+            Ok(bound) => Ok(Some(bound)),
+            Err(e @ http::StartError::Bind { .. }) if !config.explicit => {
+                tracing::warn!("{e}; the API is off (set [api] listen or --api to choose another address)");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What a reload needs, for the API to hold.
+    fn reloader(&self) -> Reloader {
+        Reloader {
+            sources: self.sources.clone(),
+            snapshot: self.snapshot.clone(),
+            addrs: self.addrs.clone(),
+            health: self.health.clone(),
+        }
     }
 
     /// Binds UDP (all workers) and TCP on one port; with port 0, retries
@@ -211,21 +273,7 @@ impl Server {
 
     /// [`Server::reload`], from inside the control runtime.
     pub async fn reload_async(&self) -> anyhow::Result<()> {
-        let started = std::time::Instant::now();
-        let sources = self.sources.clone();
-        let mut config = tokio::task::spawn_blocking(move || config::load(&sources)).await??;
-        let wiring = health::Wiring::new(&config)?;
-        let listen_changed = config.listen.iter().any(|a| a.port() != 0 && !self.addrs.contains(a));
-        let build: health::Build = Box::new(move |answers| Ok(publish::build_snapshot(&mut config, answers)?));
-        self.health.reload(wiring, build).await?;
-        release_freed_memory();
-        let current = self.snapshot.load();
-        let serials: Vec<String> = current.zones.iter().map(|z| format!("{} {}", z.apex, current.serial(z.index))).collect();
-        tracing::info!(zones = %serials.join(", "), took = ?started.elapsed(), "reloaded");
-        if listen_changed {
-            tracing::warn!("listen addresses changed in the configuration; they take effect on restart");
-        }
-        Ok(())
+        self.reloader().reload().await
     }
 
     /// The health engine: status, overrides, failback, events.
@@ -284,6 +332,41 @@ impl Server {
     }
 }
 
+/// What a reload needs; the server (on SIGHUP) and the API each use one.
+#[derive(Debug, Clone)]
+struct Reloader {
+    sources: Sources,
+    snapshot: SharedSnapshot,
+    addrs: Vec<SocketAddr>,
+    health: Arc<health::Health>,
+}
+
+impl Reloader {
+    /// Re-reads the configuration and zones; swaps the new snapshot in
+    /// only if all of it is valid.
+    async fn reload(&self) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        let sources = self.sources.clone();
+        let mut config = tokio::task::spawn_blocking(move || config::load(&sources)).await??;
+        let wiring = health::Wiring::new(&config)?;
+        let listen_changed = config.listen.iter().any(|a| a.port() != 0 && !self.addrs.contains(a));
+        let build: health::Build = Box::new(move |answers| Ok(publish::build_snapshot(&mut config, answers)?));
+        self.health.reload(wiring, build).await?;
+        release_freed_memory();
+        let current = self.snapshot.load();
+        let serials: Vec<String> = current
+            .zones
+            .iter()
+            .map(|z| format!("{} {}", z.apex, current.serial(z.index)))
+            .collect();
+        tracing::info!(zones = %serials.join(", "), took = ?started.elapsed(), "reloaded");
+        if listen_changed {
+            tracing::warn!("listen addresses changed in the configuration; they take effect on restart");
+        }
+        Ok(())
+    }
+}
+
 /// Handlers for the signals `serve` acts on.
 struct Signals {
     hup: tokio::signal::unix::Signal,
@@ -319,6 +402,9 @@ fn announce(server: &Server) {
     let mut out = std::io::stdout().lock();
     for addr in &server.addrs {
         let _ = writeln!(out, "lifeline: listening on {addr} (udp+tcp)");
+    }
+    if let Some(api) = server.api {
+        let _ = writeln!(out, "lifeline: api on http://{api}");
     }
     let _ = writeln!(out, "lifeline: serving {}", zones.join(", "));
     if let (Some(addr), Some(name)) = (server.addrs.first(), example_name(&snapshot)) {

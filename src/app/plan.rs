@@ -23,10 +23,17 @@ const PUBLISH: Duration = Duration::from_millis(1);
 /// Prints the plan for every record.
 pub fn plan(sources: Sources, down: Vec<String>) -> anyhow::Result<()> {
     let config = config::load(&sources)?;
-    let known: Vec<&str> = config.records.iter().flat_map(|r| r.endpoints.iter().map(|e| e.name.as_str())).collect();
+    let known: Vec<&str> = config
+        .records
+        .iter()
+        .flat_map(|r| r.endpoints.iter().map(|e| e.name.as_str()))
+        .collect();
     for name in &down {
         if !known.contains(&name.as_str()) {
-            bail!("--down {name}: no endpoint of that name (defined: {})", known.join(", "));
+            bail!(
+                "--down {name}: no endpoint of that name (defined: {})",
+                known.join(", ")
+            );
         }
     }
     if config.records.is_empty() {
@@ -52,18 +59,27 @@ pub fn plan(sources: Sources, down: Vec<String>) -> anyhow::Result<()> {
 
 /// The record's zone's negative TTL (RFC 2308 §5), from its SOA.
 fn negative_ttl(config: &Config, record: &RecordConfig) -> Option<u32> {
-    let zone = config.zones.iter().filter(|z| record.name.ends_with(&z.origin)).max_by_key(|z| z.origin.wire().len())?;
-    zone.records.iter().find(|r| r.record.rtype == crate::dns::rtype::SOA).map(|soa| {
-        let rdata = &soa.record.rdata;
-        let minimum = u32::from_be_bytes(rdata[rdata.len() - 4..].try_into().expect("4 octets"));
-        soa.record.ttl.min(minimum)
-    })
+    let zone = config
+        .zones
+        .iter()
+        .filter(|z| record.name.ends_with(&z.origin))
+        .max_by_key(|z| z.origin.wire().len())?;
+    zone.records
+        .iter()
+        .find(|r| r.record.rtype == crate::dns::rtype::SOA)
+        .map(|soa| {
+            let rdata = &soa.record.rdata;
+            let minimum = u32::from_be_bytes(rdata[rdata.len() - 4..].try_into().expect("4 octets"));
+            soa.record.ttl.min(minimum)
+        })
 }
 
 fn describe(record: &RecordConfig, checks: &[CheckConfig], negative_ttl: Option<u32>) -> String {
     let mut out = String::new();
     let rtype = crate::dns::rtype::mnemonic(record.rtype);
-    let degraded = record.ttl_degraded.map_or(String::new(), |t| format!(", {t}s while failed over or degraded"));
+    let degraded = record
+        .ttl_degraded
+        .map_or(String::new(), |t| format!(", {t}s while failed over or degraded"));
     let _ = writeln!(out, "{} {rtype}: TTL {}s{degraded}", record.name, record.ttl);
     let failback = match record.failback {
         Failback::Auto { hold } => format!("automatic failback after {}", secs(hold)),
@@ -76,7 +92,11 @@ fn describe(record: &RecordConfig, checks: &[CheckConfig], negative_ttl: Option<
         AllDown::None => "NODATA".into(),
         AllDown::Servfail => "SERVFAIL".into(),
     };
-    let _ = writeln!(out, "  policy {:?} (up to {}), {failback}; all down: {all_down}", record.policy, record.max_answers);
+    let _ = writeln!(
+        out,
+        "  policy {:?} (up to {}), {failback}; all down: {all_down}",
+        record.policy, record.max_answers
+    );
     let mut tiers: Vec<u8> = record.endpoints.iter().map(|e| e.priority).collect();
     tiers.sort_unstable();
     tiers.dedup();
@@ -87,7 +107,11 @@ fn describe(record: &RecordConfig, checks: &[CheckConfig], negative_ttl: Option<
             .filter(|e| e.priority == tier)
             .map(|e| {
                 let names: Vec<&str> = e.checks.iter().map(|&c| checks[c].name.as_str()).collect();
-                let weight = if e.weight != 1 { format!(" weight {}", e.weight) } else { String::new() };
+                let weight = if e.weight != 1 {
+                    format!(" weight {}", e.weight)
+                } else {
+                    String::new()
+                };
                 format!("{} {}{weight} [{}]", e.name, join(&e.addresses), names.join(", "))
             })
             .collect();
@@ -113,8 +137,16 @@ fn describe(record: &RecordConfig, checks: &[CheckConfig], negative_ttl: Option<
         secs(PUBLISH),
         record.ttl
     );
-    let load = |ttl: u32| if ttl == 0 { "every query reaches us".to_string() } else { format!("{:.0} queries/s", RESOLVERS / f64::from(ttl)) };
-    let degraded_load = record.ttl_degraded.map_or(String::new(), |t| format!(", {} while degraded", load(t)));
+    let load = |ttl: u32| {
+        if ttl == 0 {
+            "every query reaches us".to_string()
+        } else {
+            format!("{:.0} queries/s", RESOLVERS / f64::from(ttl))
+        }
+    };
+    let degraded_load = record
+        .ttl_degraded
+        .map_or(String::new(), |t| format!(", {} while degraded", load(t)));
     let _ = writeln!(out, "  load per 10k resolvers: {}{degraded_load}", load(record.ttl));
     out
 }
@@ -142,7 +174,9 @@ fn detection(record: &RecordConfig, checks: &[CheckConfig]) -> Duration {
 
 fn answer_text(set: &answer_set::AnswerSet) -> String {
     let what = match &set.answer {
-        Answer::Addresses { candidates, selection } => {
+        Answer::Addresses {
+            candidates, selection, ..
+        } => {
             let addrs: Vec<String> = candidates.iter().map(|c| c.address.to_string()).collect();
             format!("{} ({selection:?})", addrs.join(", "))
         }
@@ -172,7 +206,11 @@ mod tests {
             timeout: Duration::from_millis(timeout_ms),
             rise: 2,
             fall,
-            kind: crate::config::health::CheckKind::Tcp(crate::config::health::TcpCheck { port: 1, send: None, expect: None }),
+            kind: crate::config::health::CheckKind::Tcp(crate::config::health::TcpCheck {
+                port: 1,
+                send: None,
+                expect: None,
+            }),
         }
     }
 
@@ -200,10 +238,20 @@ mod tests {
             combine: Combine::All,
             quorum: 1,
             damping: None,
+            min_healthy: crate::config::health::MinHealthy::Count(1),
+            backup_share: 0,
             endpoints: vec![endpoint],
         };
-        assert_eq!(detection(&record, &checks), Duration::from_millis(700), "all: the fastest check decides");
+        assert_eq!(
+            detection(&record, &checks),
+            Duration::from_millis(700),
+            "all: the fastest check decides"
+        );
         record.combine = Combine::Any;
-        assert_eq!(detection(&record, &checks), Duration::from_millis(2500), "any: the slowest check decides");
+        assert_eq!(
+            detection(&record, &checks),
+            Duration::from_millis(2500),
+            "any: the slowest check decides"
+        );
     }
 }

@@ -1,7 +1,8 @@
-//! Health-checked records (`[[record]]`) and their checks (`[check.NAME]`),
-//! resolved and cross-checked: every record lies in a served zone and does
-//! not clash with its static data, every check named by an endpoint exists,
-//! timeouts are below intervals, endpoint names are unique.
+//! Health-checked records (`[[record]]`), their checks (`[check.NAME]`) and
+//! the deployment-wide health settings (`[health]`), resolved and
+//! cross-checked: every record lies in a served zone and does not clash
+//! with its static data, every check named by an endpoint exists, timeouts
+//! are below intervals, endpoint names are unique.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -12,8 +13,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::ConfigError;
-use super::limits::{self, DurationLimit, Limit};
-use super::raw::{RawCheck, RawEndpoint, RawRecord};
+use super::limits::{self, DurationLimit, FractionLimit, Limit};
+use super::raw::{RawCheck, RawEndpoint, RawHealth, RawRecord};
 use super::resolved::{FileCtx, ZoneData, parse_duration};
 use crate::dns::{Name, rtype};
 
@@ -112,6 +113,14 @@ pub enum Policy {
     Weighted,
     RoundRobin,
     First,
+    ConsistentHash,
+}
+
+/// How many endpoints of a tier must be up for it to count as healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinHealthy {
+    Count(u32),
+    Percent(u8),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +162,44 @@ pub struct RecordConfig {
     pub quorum: u16,
     /// Hold an endpoint down that changes state too often.
     pub damping: Option<DampingConfig>,
+    pub min_healthy: MinHealthy,
+    /// The share of answers sent to the next healthy tier, in millionths.
+    pub backup_share: u32,
     pub endpoints: Vec<EndpointConfig>,
+}
+
+/// The deployment-wide health settings (`[health]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// The correlated-failure breaker; `None` when turned off.
+    pub breaker: Option<BreakerConfig>,
+    /// How long after the start a tier whose endpoints wait for their first
+    /// results is waited for.
+    pub startup_grace: Duration,
+}
+
+/// The correlated-failure breaker: when more than `share` of at least
+/// `min_endpoints` unrelated endpoints go down within `window`, answers are
+/// held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// In millionths.
+    pub share: u32,
+    pub min_endpoints: u32,
+    pub window: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            breaker: Some(BreakerConfig {
+                share: limits::BREAKER_SHARE.default_millionths(),
+                min_endpoints: limits::BREAKER_MIN_ENDPOINTS.default as u32,
+                window: limits::BREAKER_WINDOW.default,
+            }),
+            startup_grace: limits::STARTUP_GRACE.default,
+        }
+    }
 }
 
 /// Flap damping: more than `max_changes` state changes within `window`
@@ -203,6 +249,98 @@ fn duration(
     let Some(v) = v else { return Ok(l.default) };
     let d = parse_duration(v.get_ref()).map_err(|m| ctx.error(v, field, m))?;
     l.check(d).map_err(|m| ctx.error(v, field, m))
+}
+
+/// A fraction from 0 to 1 (`0.1`, or `0` and `1` written as integers), in
+/// millionths.
+fn fraction(
+    ctx: &FileCtx,
+    v: &Option<Spanned<toml::Value>>,
+    field: &str,
+    l: &FractionLimit,
+) -> Result<u32, ConfigError> {
+    let Some(v) = v else {
+        return Ok(l.default_millionths());
+    };
+    let value = match v.get_ref() {
+        toml::Value::Float(f) => *f,
+        toml::Value::Integer(i) => *i as f64,
+        other => {
+            let message = format!("{other} is not a number; write a fraction such as 0.1");
+            return Err(ctx.error(v, field, message));
+        }
+    };
+    l.check(value).map_err(|m| ctx.error(v, field, m))
+}
+
+/// Resolves `[health]`.
+pub(super) fn resolve_health(raw: &RawHealth, ctx: &FileCtx) -> Result<HealthConfig, ConfigError> {
+    let on = raw.breaker.as_ref().is_none_or(|b| *b.get_ref());
+    let startup_grace = duration(ctx, &raw.startup_grace, "health.startup_grace", &limits::STARTUP_GRACE)?;
+    if !on {
+        let keys = [
+            ("breaker_share", raw.breaker_share.is_some()),
+            ("breaker_min_endpoints", raw.breaker_min_endpoints.is_some()),
+            ("breaker_window", raw.breaker_window.is_some()),
+        ];
+        if let Some((key, _)) = keys.iter().find(|(_, given)| *given) {
+            let breaker = raw.breaker.as_ref().expect("breaker = false");
+            let message = format!("{key} applies while breaker = true");
+            return Err(ctx.error(breaker, &format!("health.{key}"), message));
+        }
+        return Ok(HealthConfig {
+            breaker: None,
+            startup_grace,
+        });
+    }
+    let breaker = BreakerConfig {
+        share: fraction(ctx, &raw.breaker_share, "health.breaker_share", &limits::BREAKER_SHARE)?,
+        min_endpoints: limit(
+            ctx,
+            &raw.breaker_min_endpoints,
+            "health.breaker_min_endpoints",
+            &limits::BREAKER_MIN_ENDPOINTS,
+        )? as u32,
+        window: duration(
+            ctx,
+            &raw.breaker_window,
+            "health.breaker_window",
+            &limits::BREAKER_WINDOW,
+        )?,
+    };
+    Ok(HealthConfig {
+        breaker: Some(breaker),
+        startup_grace,
+    })
+}
+
+/// `min_healthy = 2` (endpoints) or `min_healthy = "50%"`.
+fn min_healthy(ctx: &FileCtx, v: &Option<Spanned<toml::Value>>, field: &str) -> Result<MinHealthy, ConfigError> {
+    let Some(v) = v else {
+        return Ok(MinHealthy::Count(limits::MIN_HEALTHY.default as u32));
+    };
+    let bad = || {
+        ctx.error(
+            v,
+            field,
+            "write a count of endpoints (e.g. 2) or a percentage (e.g. \"50%\")",
+        )
+    };
+    match v.get_ref() {
+        toml::Value::Integer(n) => {
+            let n = limits::MIN_HEALTHY.check(*n).map_err(|m| ctx.error(v, field, m))?;
+            Ok(MinHealthy::Count(n as u32))
+        }
+        toml::Value::String(text) => {
+            let number = text.trim().strip_suffix('%').ok_or_else(bad)?;
+            let p: i64 = number.trim().parse().map_err(|_| bad())?;
+            let p = limits::MIN_HEALTHY_PERCENT
+                .check(p)
+                .map_err(|m| ctx.error(v, field, m))?;
+            Ok(MinHealthy::Percent(p as u8))
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// Picks one of `choices` for a string option.
@@ -612,6 +750,7 @@ fn resolve_record(
             ("weighted", Policy::Weighted),
             ("round_robin", Policy::RoundRobin),
             ("first", Policy::First),
+            ("consistent_hash", Policy::ConsistentHash),
         ],
     )?;
     let max_answers = limit(ctx, &r.max_answers, &f("max_answers"), &limits::MAX_ANSWERS)? as usize;
@@ -641,11 +780,16 @@ fn resolve_record(
         &[("all", Combine::All), ("any", Combine::Any)],
     )?;
     let quorum = limit(ctx, &r.quorum, &f("quorum"), &limits::QUORUM)? as u16;
+    let min_healthy = min_healthy(ctx, &r.min_healthy, &f("min_healthy"))?;
+    let backup_share = fraction(ctx, &r.backup_share, &f("backup_share"), &limits::BACKUP_SHARE)?;
     let damping = match &r.flap_damping {
         None => None,
         Some(d) => {
             let d = d.get_ref();
-            let max_changes = limits::FLAP_CHANGES.check(*d.max_changes.get_ref()).map_err(|m| ctx.error(&d.max_changes, &f("flap_damping.max_changes"), m))? as u32;
+            let max_changes = limits::FLAP_CHANGES
+                .check(*d.max_changes.get_ref())
+                .map_err(|m| ctx.error(&d.max_changes, &f("flap_damping.max_changes"), m))?
+                as u32;
             let window = Some(d.window.clone());
             let hold = Some(d.hold.clone());
             Some(DampingConfig {
@@ -677,6 +821,8 @@ fn resolve_record(
         combine,
         quorum,
         damping,
+        min_healthy,
+        backup_share,
         endpoints,
     })
 }
@@ -834,4 +980,107 @@ fn check_against_zones(name: &Name, rtype: u16, zones: &[ZoneData]) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Sources, load};
+
+    const BASE: &str = r#"
+[[zone]]
+origin = "example.test"
+records = [
+  "@ 300 IN SOA ns1 hostmaster 1 3600 600 604800 60",
+  "@ 300 IN NS ns1",
+  "ns1 300 IN A 192.0.2.53",
+]
+
+[check.web]
+kind = "tcp"
+port = 80
+"#;
+
+    /// Loads BASE plus `extra`, with one record carrying `record_keys`.
+    fn load_with(name: &str, extra: &str, record_keys: &str) -> Result<Config, String> {
+        let text = format!(
+            "{extra}\n{BASE}\n[[record]]\nname = \"www.example.test\"\ntype = \"A\"\n{record_keys}\n\
+             endpoint = [{{ name = \"a\", address = \"192.0.2.1\", checks = [\"web\"] }}]\n"
+        );
+        let path = std::env::temp_dir().join(format!("lifeline-health-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let config = load(&Sources {
+            file: Some(path.clone()),
+            ..Sources::default()
+        });
+        let _ = std::fs::remove_file(path);
+        config.map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn min_healthy_is_a_count_or_a_percentage() {
+        let c = load_with("mh-count", "", "min_healthy = 2").unwrap();
+        assert_eq!(c.records[0].min_healthy, MinHealthy::Count(2));
+        let c = load_with("mh-pct", "", "min_healthy = \"50%\"").unwrap();
+        assert_eq!(c.records[0].min_healthy, MinHealthy::Percent(50));
+        let c = load_with("mh-default", "", "").unwrap();
+        assert_eq!(c.records[0].min_healthy, MinHealthy::Count(1));
+        for (case, bad, words) in [
+            ("mh-zero", "min_healthy = 0", "1..=10000"),
+            ("mh-big", "min_healthy = \"150%\"", "1..=100"),
+            ("mh-word", "min_healthy = \"half\"", "a percentage"),
+            ("mh-float", "min_healthy = 0.5", "a percentage"),
+        ] {
+            let err = load_with(case, "", bad).unwrap_err();
+            assert!(err.contains("record[0].min_healthy") && err.contains(words), "{err}");
+        }
+    }
+
+    #[test]
+    fn backup_share_is_a_fraction_from_0_to_1() {
+        let c = load_with("bs", "", "backup_share = 0.1").unwrap();
+        assert_eq!(c.records[0].backup_share, 100_000);
+        let c = load_with("bs-one", "", "backup_share = 1").unwrap();
+        assert_eq!(c.records[0].backup_share, 1_000_000);
+        assert_eq!(load_with("bs-none", "", "").unwrap().records[0].backup_share, 0);
+        let err = load_with("bs-big", "", "backup_share = 1.5").unwrap_err();
+        assert!(err.contains("record[0].backup_share") && err.contains("0..=1"), "{err}");
+        let err = load_with("bs-text", "", "backup_share = \"10%\"").unwrap_err();
+        assert!(err.contains("not a number"), "{err}");
+    }
+
+    #[test]
+    fn consistent_hash_is_a_policy() {
+        let c = load_with("ch", "", "policy = \"consistent_hash\"").unwrap();
+        assert_eq!(c.records[0].policy, Policy::ConsistentHash);
+    }
+
+    #[test]
+    fn the_health_table_has_defaults_and_limits() {
+        let c = load_with("h-default", "", "").unwrap();
+        assert_eq!(c.health, HealthConfig::default());
+        let breaker = c.health.breaker.unwrap();
+        assert_eq!((breaker.share, breaker.min_endpoints), (500_000, 4));
+        assert_eq!(breaker.window, Duration::from_secs(10));
+        assert_eq!(c.health.startup_grace, Duration::from_secs(30));
+        let c = load_with("h-set", "[health]\nbreaker_share = 0.75\nstartup_grace = \"0s\"", "").unwrap();
+        assert_eq!(c.health.breaker.unwrap().share, 750_000);
+        assert_eq!(c.health.startup_grace, Duration::ZERO);
+        let off = load_with("h-off", "[health]\nbreaker = false", "").unwrap();
+        assert_eq!(off.health.breaker, None);
+        for (case, bad, words) in [
+            ("h-share", "breaker_share = 1", "health.breaker_share"),
+            ("h-min", "breaker_min_endpoints = 1", "health.breaker_min_endpoints"),
+            ("h-window", "breaker_window = \"10\"", "health.breaker_window"),
+            (
+                "h-off-share",
+                "breaker = false\nbreaker_share = 0.5",
+                "applies while breaker = true",
+            ),
+            ("h-unknown", "breaker_size = 3", "breaker_size"),
+        ] {
+            let err = load_with(case, &format!("[health]\n{bad}"), "").unwrap_err();
+            assert!(err.contains(words), "{case}: {err}");
+        }
+    }
 }

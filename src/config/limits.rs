@@ -101,6 +101,34 @@ impl DurationLimit {
     }
 }
 
+/// A fraction limit (0 to 1), resolved to millionths.
+#[derive(Debug, Clone, Copy)]
+pub struct FractionLimit {
+    pub key: &'static str,
+    pub default: f64,
+    pub min: f64,
+    pub max: f64,
+    pub why: &'static str,
+}
+
+impl FractionLimit {
+    /// Checks a value against the bounds; the value in millionths.
+    pub fn check(&self, value: f64) -> Result<u32, String> {
+        if (self.min..=self.max).contains(&value) {
+            Ok((value * 1e6).round() as u32)
+        } else {
+            Err(format!(
+                "{value} is out of range: allowed {}..={} ({})",
+                self.min, self.max, self.why
+            ))
+        }
+    }
+
+    pub fn default_millionths(&self) -> u32 {
+        (self.default * 1e6).round() as u32
+    }
+}
+
 /// One UDP worker per core.
 pub fn default_udp_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -234,7 +262,13 @@ pub const FAILBACK_HOLD: DurationLimit = DurationLimit {
 };
 
 /// State changes within the damping window that trigger a hold.
-pub const FLAP_CHANGES: Limit = Limit { key: "record.flap_damping.max_changes", default: 4, min: 1, max: 1000, why: "changes per window" };
+pub const FLAP_CHANGES: Limit = Limit {
+    key: "record.flap_damping.max_changes",
+    default: 4,
+    min: 1,
+    max: 1000,
+    why: "changes per window",
+};
 
 /// The window in which flap-damping changes are counted.
 pub const FLAP_WINDOW: DurationLimit = DurationLimit {
@@ -252,4 +286,117 @@ pub const FLAP_HOLD: DurationLimit = DurationLimit {
     min: Duration::from_secs(1),
     max: Duration::from_secs(86400),
     why: "up to a day",
+};
+
+/// Length of an API bearer token: 16 characters is 64 bits of entropy as
+/// hex, the least that makes guessing hopeless; 4096 keeps it within one
+/// HTTP header line.
+pub const API_TOKEN_LEN: Limit = Limit {
+    key: "api.token_file",
+    default: 0,
+    min: 16,
+    max: 4096,
+    why: "at least 64 bits as hex; fits one header line",
+};
+
+/// Largest request body the API reads: an override or a failback is a
+/// few hundred bytes; anything bigger is refused before it is parsed.
+pub const API_BODY_BYTES: usize = 64 * 1024;
+
+/// Events the API keeps in memory for `GET /v1/events`: answer, verdict
+/// and override changes, and check results that differ from the one
+/// before. A few hours of a busy installation at roughly 300 bytes each.
+pub const API_EVENTS_KEPT: usize = 10_000;
+
+/// Events in one page of `GET /v1/events` (`limit=`).
+pub const API_EVENTS_PAGE: Limit = Limit {
+    key: "limit",
+    default: 100,
+    min: 1,
+    max: 1000,
+    why: "events per page",
+};
+
+/// How long an operator's override may be set to last (`for`).
+pub const OVERRIDE_FOR: DurationLimit = DurationLimit {
+    key: "for",
+    default: Duration::ZERO,
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(90 * 86400),
+    why: "a maintenance window, up to 90 days",
+};
+
+/// Longest override reason and author, in bytes: a sentence and a user
+/// name, kept in every event about the override.
+pub const OVERRIDE_REASON_BYTES: usize = 1024;
+pub const OVERRIDE_BY_BYTES: usize = 128;
+
+/// Endpoints of a tier that must be up for it to count as healthy.
+pub const MIN_HEALTHY: Limit = Limit {
+    key: "record.min_healthy",
+    default: 1,
+    min: 1,
+    max: 10000,
+    why: "endpoints per tier",
+};
+
+/// `min_healthy` as a percentage of a tier's endpoints.
+pub const MIN_HEALTHY_PERCENT: Limit = Limit {
+    key: "record.min_healthy",
+    default: 0,
+    min: 1,
+    max: 100,
+    why: "a percentage of the tier",
+};
+
+/// The share of answers sent to the next healthy tier; realised in steps of
+/// 1/64 (the prebuilt variants).
+pub const BACKUP_SHARE: FractionLimit = FractionLimit {
+    key: "record.backup_share",
+    default: 0.0,
+    min: 0.0,
+    max: 1.0,
+    why: "a fraction; 1 sends every answer to the next tier",
+};
+
+/// The share of unrelated endpoints that must go down within the window
+/// for the correlated-failure breaker to trip. Below 10% one failure among
+/// ten would trip it; at 100% it could never trip (write breaker = false).
+pub const BREAKER_SHARE: FractionLimit = FractionLimit {
+    key: "health.breaker_share",
+    default: 0.5,
+    min: 0.1,
+    max: 0.95,
+    why: "a fraction; below 0.1 single failures trip it",
+};
+
+/// Unrelated endpoints (failure groups) needed for the breaker to trip: with
+/// fewer, a share says little about the cause.
+pub const BREAKER_MIN_ENDPOINTS: Limit = Limit {
+    key: "health.breaker_min_endpoints",
+    default: 4,
+    min: 2,
+    max: 1_000_000,
+    why: "unrelated endpoints",
+};
+
+/// The window in which failures count as one burst. At least the longest
+/// check interval: the checks that see one network fault report it over an
+/// interval.
+pub const BREAKER_WINDOW: DurationLimit = DurationLimit {
+    key: "health.breaker_window",
+    default: Duration::from_secs(10),
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(3600),
+    why: "up to an hour",
+};
+
+/// How long after the start a tier whose endpoints wait for their first
+/// check results is waited for, rather than failed over from.
+pub const STARTUP_GRACE: DurationLimit = DurationLimit {
+    key: "health.startup_grace",
+    default: Duration::from_secs(30),
+    min: Duration::ZERO,
+    max: Duration::from_secs(3600),
+    why: "up to an hour",
 };

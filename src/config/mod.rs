@@ -2,6 +2,7 @@
 //! validated [`Config`] the program runs on ([`resolved`]); zone files are
 //! read with [`zonefile`]; every limit lives in [`limits`].
 
+pub mod api;
 pub mod error;
 pub mod health;
 pub mod limits;
@@ -9,5 +10,6 @@ pub mod raw;
 pub mod resolved;
 pub mod zonefile;
 
+pub use api::ApiConfig;
 pub use error::ConfigError;
 pub use resolved::{Config, Sources, ZoneData, load};

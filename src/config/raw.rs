@@ -19,6 +19,10 @@ pub struct RawConfig {
     pub record: Vec<RawRecord>,
     #[serde(default)]
     pub check: BTreeMap<String, Spanned<RawCheck>>,
+    #[serde(default)]
+    pub health: RawHealth,
+    #[serde(default)]
+    pub api: RawApi,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,12 +43,32 @@ pub struct RawLimits {
     pub tcp_idle_timeout: Option<Spanned<String>>,
 }
 
+/// The HTTP API (`[api]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub enabled: Option<Spanned<bool>>,
+    pub listen: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawZone {
     pub origin: Spanned<String>,
     pub file: Option<Spanned<String>>,
     pub records: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// Deployment-wide health settings (`[health]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub breaker: Option<Spanned<bool>>,
+    pub breaker_share: Option<Spanned<toml::Value>>,
+    pub breaker_min_endpoints: Option<Spanned<i64>>,
+    pub breaker_window: Option<Spanned<String>>,
+    pub startup_grace: Option<Spanned<String>>,
 }
 
 /// A health-checked record (`[[record]]`).
@@ -65,6 +89,9 @@ pub struct RawRecord {
     pub combine: Option<Spanned<String>>,
     pub quorum: Option<Spanned<i64>>,
     pub flap_damping: Option<Spanned<RawDamping>>,
+    /// A count (`2`) or a percentage (`"50%"`).
+    pub min_healthy: Option<Spanned<toml::Value>>,
+    pub backup_share: Option<Spanned<toml::Value>>,
     pub endpoint: Spanned<Vec<Spanned<RawEndpoint>>>,
 }
 

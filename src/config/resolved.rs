@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::api::{self, ApiConfig};
 use super::error::{ConfigError, Location};
-use super::health::{self, CheckConfig, RecordConfig};
+use super::health::{self, CheckConfig, HealthConfig, RecordConfig};
 use super::limits::{self, Limit};
 use super::raw::{RawConfig, RawZone};
 use super::zonefile::{self, SourcedRecord};
@@ -23,6 +24,8 @@ pub struct Sources {
     /// `ORIGIN=FILE`
     pub zones: Vec<String>,
     pub udp_threads: Option<usize>,
+    /// `lifeline serve --api ADDR`: where the HTTP API listens.
+    pub api: Option<String>,
 }
 
 /// One zone's data as read, not yet checked as a whole.
@@ -50,6 +53,10 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     /// `[[record]]`, in file order.
     pub records: Vec<RecordConfig>,
+    /// `[health]`: the correlated-failure breaker and the startup grace.
+    pub health: HealthConfig,
+    /// `[api]`: the HTTP API.
+    pub api: ApiConfig,
 }
 
 /// Listen addresses when none are given: port 53 on every address.
@@ -209,14 +216,15 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
     if zones.is_empty() {
         return Err(ConfigError::NoZones);
     }
-    let (checks, records) = match file {
+    let (checks, records, health) = match file {
         Some(ctx) => {
             let checks = health::resolve_checks(&raw.check, ctx)?;
             let records = health::resolve_records(&raw.record, &checks, &zones, ctx)?;
-            (checks, records)
+            (checks, records, health::resolve_health(&raw.health, ctx)?)
         }
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), HealthConfig::default()),
     };
+    let api = api::resolve(&raw.api, file, sources.api.as_deref())?;
     Ok(Config {
         listen,
         udp_threads,
@@ -229,6 +237,8 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
         zones,
         checks,
         records,
+        health,
+        api,
     })
 }
 

@@ -1,21 +1,30 @@
 //! From the resolved configuration to decide's specifications: one
-//! [`EndpointSpec`] per endpoint and one [`RecordSpec`] per health-checked
-//! record, numbered the way observations and answer sets name them.
+//! [`EndpointSpec`] per endpoint, one [`RecordSpec`] per health-checked
+//! record, numbered the way observations and answer sets name them, and the
+//! [`GuardSpec`] of `[health]`.
 //!
 //! Numbering: endpoints in configuration order across all records
 //! ([`EndpointId`]), checks by their index in `Config::checks`
 //! ([`CheckId`]), records in configuration order ([`RecordId`]). The
 //! observe stage must name its outcomes the same way, so both number from
 //! [`specs`].
+//!
+//! Failure groups (for the correlated-failure breaker): endpoints of one
+//! record name (its A and AAAA records alike) and endpoints probed at one
+//! address are related and share a group; the group is named by its first
+//! endpoint's id.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use super::answer_set::{self, RecordEndpoint, RecordSpec, RecordSpecError};
+use super::answer_set::{self, RecordEndpoint, RecordSpec, RecordSpecError, Share};
+use super::guard::{BreakerSpec, GuardSpec};
 use super::verdict::{self, CheckParams, CheckSpec, EndpointSpec};
 use super::{CheckId, EndpointId, Millis, RecordId};
 use crate::config::Config;
-use crate::config::health::{self, CheckConfig, EndpointConfig, RecordConfig};
+use crate::config::health::{self, CheckConfig, EndpointConfig, HealthConfig, RecordConfig};
 use crate::dns::rtype;
 
 /// Everything decide needs from a configuration.
@@ -23,6 +32,7 @@ use crate::dns::rtype;
 pub struct Specs {
     pub endpoints: Vec<EndpointSpec>,
     pub records: Vec<RecordSpec>,
+    pub guard: GuardSpec,
 }
 
 /// The specifications of `config`'s health-checked records.
@@ -30,6 +40,7 @@ pub fn specs(config: &Config) -> Result<Specs, RecordSpecError> {
     let mut specs = Specs {
         endpoints: Vec::new(),
         records: Vec::new(),
+        guard: guard_spec(&config.health),
     };
     for (i, record) in config.records.iter().enumerate() {
         let first = specs.endpoints.len();
@@ -44,7 +55,56 @@ pub fn specs(config: &Config) -> Result<Specs, RecordSpecError> {
         spec.validate()?;
         specs.records.push(spec);
     }
+    for (endpoint, group) in specs.endpoints.iter_mut().zip(failure_groups(&config.records)) {
+        endpoint.group = group;
+    }
     Ok(specs)
+}
+
+fn guard_spec(health: &HealthConfig) -> GuardSpec {
+    GuardSpec {
+        breaker: health.breaker.map(|b| BreakerSpec {
+            share: Share::from_millionths(b.share).unwrap_or(Share::ALL),
+            min_groups: b.min_endpoints,
+            window: millis(b.window),
+        }),
+        startup_grace: millis(health.startup_grace),
+    }
+}
+
+/// The failure group of every endpoint, in endpoint order: the smallest
+/// endpoint index it is related to through shared record names and probed
+/// addresses (union-find).
+fn failure_groups(records: &[RecordConfig]) -> Vec<u32> {
+    let endpoints: Vec<(String, IpAddr)> = records
+        .iter()
+        .flat_map(|r| {
+            let name = r.name.lowercase().to_string();
+            r.endpoints
+                .iter()
+                .map(move |e| (name.clone(), e.target.unwrap_or(e.addresses[0])))
+        })
+        .collect();
+    let mut parent: Vec<usize> = (0..endpoints.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let mut by_address: HashMap<IpAddr, usize> = HashMap::new();
+    for (i, (name, address)) in endpoints.iter().enumerate() {
+        for first in [
+            *by_name.entry(name).or_insert(i),
+            *by_address.entry(*address).or_insert(i),
+        ] {
+            let (a, b) = (root(&mut parent, first), root(&mut parent, i));
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    (0..endpoints.len()).map(|i| root(&mut parent, i) as u32).collect()
 }
 
 /// `www.example.test/A`: how records are named in messages and scenarios.
@@ -68,7 +128,7 @@ fn endpoint_spec(
             .iter()
             .map(|&c| CheckSpec {
                 id: CheckId(c as u32),
-                key: check_key(&checks[c], endpoint),
+                key: check_key(&checks[c], record, endpoint),
                 params: CheckParams {
                     rise: checks[c].rise,
                     fall: checks[c].fall,
@@ -82,6 +142,7 @@ fn endpoint_spec(
         },
         quorum: record.quorum,
         initial_up: endpoint.initial_up,
+        group: id.0,
         damping: record.damping.map(|d| verdict::Damping {
             max_changes: d.max_changes,
             window: millis(d.window),
@@ -90,12 +151,14 @@ fn endpoint_spec(
     }
 }
 
-/// The check's name and a fingerprint of what it probes: its definition and
-/// the endpoint's addresses and target. A reload that changes any of them
-/// starts the check's evidence afresh.
-fn check_key(check: &CheckConfig, endpoint: &EndpointConfig) -> String {
+/// The check's name and a fingerprint of what it probes: its definition,
+/// the endpoint's addresses and target, and the record's name (an HTTP
+/// check's default Host header). A reload that changes any of them starts
+/// the check's evidence afresh; any other change keeps it.
+fn check_key(check: &CheckConfig, record: &RecordConfig, endpoint: &EndpointConfig) -> String {
     let mut hasher = std::hash::DefaultHasher::new();
     format!("{check:?}").hash(&mut hasher);
+    record.name.lowercase().hash(&mut hasher);
     endpoint.addresses.hash(&mut hasher);
     endpoint.target.hash(&mut hasher);
     format!("{}#{:016x}", check.name, hasher.finish())
@@ -112,6 +175,7 @@ fn record_spec(id: RecordId, record: &RecordConfig, ids: impl Iterator<Item = En
             health::Policy::Weighted => answer_set::Policy::Weighted,
             health::Policy::RoundRobin => answer_set::Policy::RoundRobin,
             health::Policy::First => answer_set::Policy::First,
+            health::Policy::ConsistentHash => answer_set::Policy::ConsistentHash,
         },
         max_answers: record.max_answers,
         failback: match record.failback {
@@ -125,6 +189,11 @@ fn record_spec(id: RecordId, record: &RecordConfig, ids: impl Iterator<Item = En
             health::AllDown::None => answer_set::AllDown::None,
             health::AllDown::Servfail => answer_set::AllDown::Servfail,
         },
+        min_healthy: match record.min_healthy {
+            health::MinHealthy::Count(n) => answer_set::MinHealthy::Count(n),
+            health::MinHealthy::Percent(p) => answer_set::MinHealthy::Percent(p),
+        },
+        backup_share: Share::from_millionths(record.backup_share).unwrap_or(Share::ALL),
         endpoints: record
             .endpoints
             .iter()
@@ -141,4 +210,170 @@ fn record_spec(id: RecordId, record: &RecordConfig, ids: impl Iterator<Item = En
 
 fn millis(d: Duration) -> Millis {
     d.as_millis().try_into().unwrap_or(Millis::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Sources};
+    use crate::decide::verdict::Verdicts;
+    use crate::decide::{LocationId, Outcome};
+
+    const ZONE: &str = r#"
+[[zone]]
+origin = "example.test"
+records = [
+  "@ 300 IN SOA ns1 hostmaster 1 3600 600 604800 60",
+  "@ 300 IN NS ns1",
+  "ns1 300 IN A 192.0.2.53",
+]
+
+[check.web]
+kind = "tcp"
+port = 80
+interval = "1s"
+timeout = "500ms"
+"#;
+
+    fn load(name: &str, text: &str) -> Config {
+        let path = std::env::temp_dir().join(format!("lifeline-from-config-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, format!("{text}\n{ZONE}")).unwrap();
+        let config = config::load(&Sources {
+            file: Some(path.clone()),
+            ..Sources::default()
+        });
+        let _ = std::fs::remove_file(path);
+        config.unwrap()
+    }
+
+    const RECORDS: &str = r#"
+[[record]]
+name = "www.example.test"
+type = "A"
+endpoint = [
+  { name = "www-1", address = "192.0.2.1", checks = ["web"] },
+  { name = "www-2", address = "192.0.2.2", checks = ["web"] },
+]
+
+[[record]]
+name = "www.example.test"
+type = "AAAA"
+endpoint = [{ name = "www-6", address = "2001:db8::1", checks = ["web"] }]
+
+[[record]]
+name = "shop.example.test"
+type = "A"
+endpoint = [{ name = "shop-1", address = "192.0.2.100", checks = ["web"] }]
+
+[[record]]
+name = "blog.example.test"
+type = "A"
+endpoint = [
+  { name = "blog-1", address = "192.0.2.200", target = "192.0.2.100", checks = ["web"] },
+  { name = "blog-2", address = "192.0.2.201", checks = ["web"] },
+]
+
+[[record]]
+name = "api.example.test"
+type = "A"
+min_healthy = "50%"
+backup_share = 0.25
+policy = "consistent_hash"
+endpoint = [{ name = "api-1", address = "192.0.2.50", checks = ["web"] }]
+"#;
+
+    #[test]
+    fn failure_groups_join_one_name_and_one_probed_address() {
+        let specs = specs(&load("groups", RECORDS)).unwrap();
+        let groups: Vec<(&str, u32)> = specs.endpoints.iter().map(|e| (e.name.as_str(), e.group)).collect();
+        assert_eq!(
+            groups,
+            [
+                // www A and AAAA: one name.
+                ("www-1", 0),
+                ("www-2", 0),
+                ("www-6", 0),
+                // shop, and blog through blog-1's target: one host.
+                ("shop-1", 3),
+                ("blog-1", 3),
+                ("blog-2", 3),
+                ("api-1", 6),
+            ]
+        );
+    }
+
+    #[test]
+    fn record_keys_map_to_the_record_spec() {
+        let specs = specs(&load("keys", RECORDS)).unwrap();
+        let api = &specs.records[4];
+        assert_eq!(api.min_healthy, answer_set::MinHealthy::Percent(50));
+        assert_eq!(api.backup_share.millionths(), 250_000);
+        assert_eq!(api.policy, answer_set::Policy::ConsistentHash);
+        assert_eq!(specs.records[0].min_healthy, answer_set::MinHealthy::Count(1));
+        assert_eq!(specs.records[0].backup_share, Share::NONE);
+    }
+
+    #[test]
+    fn the_health_table_gives_the_guard_spec() {
+        let defaults = specs(&load("guard-defaults", RECORDS)).unwrap().guard;
+        assert_eq!(
+            defaults,
+            GuardSpec {
+                breaker: Some(BreakerSpec {
+                    share: Share::from_millionths(500_000).unwrap(),
+                    min_groups: 4,
+                    window: 10_000,
+                }),
+                startup_grace: 30_000,
+            }
+        );
+        let text = format!(
+            "[health]\nbreaker_share = 0.75\nbreaker_min_endpoints = 10\nbreaker_window = \"1m\"\n\
+             startup_grace = \"5s\"\n{RECORDS}"
+        );
+        let set = specs(&load("guard-set", &text)).unwrap().guard;
+        let breaker = set.breaker.unwrap();
+        assert_eq!(
+            (breaker.share.millionths(), breaker.min_groups, breaker.window),
+            (750_000, 10, 60_000)
+        );
+        assert_eq!(set.startup_grace, 5_000);
+        let off = specs(&load("guard-off", &format!("[health]\nbreaker = false\n{RECORDS}"))).unwrap();
+        assert_eq!(off.guard.breaker, None);
+    }
+
+    #[test]
+    fn a_reload_with_unchanged_checks_keeps_their_verdicts() {
+        let before = specs(&load("reload-1", RECORDS)).unwrap();
+        let mut verdicts = Verdicts::new(before.endpoints.clone(), 0).unwrap();
+        for at in [0, 1000, 2000] {
+            verdicts.observe(&Outcome {
+                endpoint: EndpointId(0),
+                check: CheckId(0),
+                location: LocationId(0),
+                ok: false,
+                at,
+            });
+        }
+        assert!(!verdicts.is_up(EndpointId(0)));
+        // Another TTL, a new record first: ids move, the check is the same.
+        let changed = RECORDS.replacen("type = \"A\"\n", "type = \"A\"\nttl = 60\n", 1);
+        let text = format!(
+            "[[record]]\nname = \"new.example.test\"\ntype = \"A\"\n\
+             endpoint = [{{ name = \"new-1\", address = \"192.0.2.9\", checks = [\"web\"] }}]\n{changed}"
+        );
+        let after = specs(&load("reload-2", &text)).unwrap();
+        assert_eq!(after.endpoints[1].name, "www-1");
+        assert_eq!(after.endpoints[1].checks[0].key, before.endpoints[0].checks[0].key);
+        verdicts.reconfigure(after.endpoints, 3000).unwrap();
+        assert!(
+            !verdicts.is_up(EndpointId(1)),
+            "www-1 keeps its verdict under its new id"
+        );
+        let evidence = &verdicts.verdict(EndpointId(1)).unwrap().evidence[0];
+        assert_eq!(evidence.locations[0].failures, 3, "and its evidence");
+        // A check of another address starts afresh.
+        let other = specs(&load("reload-3", &RECORDS.replace("192.0.2.1\"", "192.0.2.7\""))).unwrap();
+        assert_ne!(other.endpoints[0].checks[0].key, before.endpoints[0].checks[0].key);
+    }
 }

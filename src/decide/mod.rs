@@ -1,5 +1,7 @@
 //! The decide stage: pure, deterministic functions from observations to
-//! verdicts ([`verdict`]) and from verdicts to answer sets ([`answer_set`]).
+//! verdicts ([`verdict`]), through the guards that keep verdicts from
+//! moving answers when they should not ([`guard`]: the correlated-failure
+//! breaker, the startup grace), to answer sets ([`answer_set`]).
 //!
 //! No I/O, no clock reads, no randomness that is not passed in: time comes
 //! in as [`Millis`] on a monotonic clock chosen by the caller. The same
@@ -14,6 +16,7 @@
 
 pub mod answer_set;
 pub mod from_config;
+pub mod guard;
 #[cfg(test)]
 mod scenarios;
 pub mod verdict;

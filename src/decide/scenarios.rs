@@ -20,18 +20,28 @@
 //! resume = ["web-a@2"]       # ... reports again
 //! drain = ["web-b"]          # operator overrides: drain, force_up, auto
 //! failback = ["www.example.test/A"]   # operator failback of a record
+//! release_breaker = true     # an operator accepts the failures
 //! up = ["web-a"]             # expected verdicts: up, down, stale, fresh
+//! breaker = "tripped"        # expected breaker state: tripped, closed
 //! [timeline.expect."www.example.test/A"]
 //! answer = ["192.0.2.2"]     # the candidates, in order; or nodata/servfail = true
 //! ttl = 10
 //! tier = 2                   # 0: no tier (all down)
-//! rule = "failback_pending"  # best_healthy, failback_pending, manual_sticky, all_down
+//! rule = "failback_pending"  # best_healthy, failback_pending, manual_sticky,
+//!                            # startup_grace, all_down
+//! share = { "192.0.2.9" = 0.1 }  # of 10,000 answers picked by query number
+//!                            # from the server's 64 variants, the share that
+//!                            # holds this address (± 0.02)
+//! buckets_moved = 0.25       # consistent_hash: the share of the 4,096 buckets
+//!                            # whose address changed since this record's
+//!                            # previous step (± 0.03); only buckets whose
+//!                            # address is no longer answered may move
 //! ```
 //!
 //! Every simulated check runs at 0, interval, 2 × interval, … from each
 //! location. At each moment the runner applies the timeline's actions,
-//! runs the checks that are due, lets time pass for the verdicts,
-//! recomputes every answer set, then compares the expectations.
+//! runs the checks that are due, lets time pass for the verdicts, updates
+//! the guards, recomputes every answer set, then compares the expectations.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -40,10 +50,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::answer_set::{self, Answer, AnswerSet, RecordState, Rule};
+use super::answer_set::{self, Answer, AnswerSet, RecordState, Rule, VARIANTS};
 use super::from_config::{self, Specs};
+use super::guard::Guard;
 use super::verdict::{EndpointSpec, Override, Verdict, Verdicts};
-use super::{EndpointId, LocationId, Millis, Outcome};
+use super::{Address, EndpointId, LocationId, Millis, Outcome};
 use crate::config::{self, Sources};
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +90,8 @@ struct Step {
     #[serde(default)]
     failback: Vec<String>,
     #[serde(default)]
+    release_breaker: bool,
+    #[serde(default)]
     up: Vec<String>,
     #[serde(default)]
     down: Vec<String>,
@@ -86,6 +99,7 @@ struct Step {
     stale: Vec<String>,
     #[serde(default)]
     fresh: Vec<String>,
+    breaker: Option<String>,
     #[serde(default)]
     expect: BTreeMap<String, Expect>,
 }
@@ -101,6 +115,9 @@ struct Expect {
     ttl: Option<u32>,
     tier: Option<u8>,
     rule: Option<String>,
+    #[serde(default)]
+    share: BTreeMap<IpAddr, f64>,
+    buckets_moved: Option<f64>,
 }
 
 /// One simulated check of one endpoint from one location.
@@ -127,8 +144,11 @@ struct Run {
     specs: Specs,
     locations: Vec<u16>,
     verdicts: Verdicts,
+    guard: Guard,
     states: Vec<RecordState>,
     sets: Vec<AnswerSet>,
+    /// Per record, the address of each hash bucket at its previous step.
+    buckets: Vec<Option<Vec<Address>>>,
     probes: Vec<Probe>,
     world: World,
     failures: Vec<String>,
@@ -216,6 +236,8 @@ impl Run {
             file: path.display().to_string(),
             states: vec![RecordState::default(); specs.records.len()],
             sets: Vec::new(),
+            buckets: vec![None; specs.records.len()],
+            guard: Guard::new(specs.guard, 0),
             locations: scenario.locations.clone(),
             verdicts,
             probes,
@@ -283,6 +305,9 @@ impl Run {
             let r = self.record(name);
             self.states[r].failback();
         }
+        if step.release_breaker {
+            self.guard.release(&self.verdicts, now);
+        }
     }
 
     /// Runs the checks due at `now`, lets time pass, recomputes answers.
@@ -303,13 +328,14 @@ impl Run {
             });
         }
         self.verdicts.tick(now);
-        let verdicts = &self.verdicts;
+        self.guard.update(&self.verdicts, now);
+        let health = self.guard.view(&self.verdicts, now);
         self.sets = self
             .specs
             .records
             .iter()
             .zip(&mut self.states)
-            .map(|(spec, state)| answer_set::compute(spec, state, |id| verdicts.is_up(id), now))
+            .map(|(spec, state)| answer_set::compute(spec, state, &health, now))
             .collect();
     }
 
@@ -344,9 +370,24 @@ impl Run {
                 }
             }
         }
+        if let Some(wanted) = &step.breaker {
+            let got = if self.guard.tripped().is_some() {
+                "tripped"
+            } else {
+                "closed"
+            };
+            if wanted != got {
+                self.failures
+                    .push(format!("{}: at {at}: breaker {got}, expected {wanted}", self.file));
+            }
+        }
         for (name, expect) in &step.expect {
             let r = self.record(name);
-            let problems = compare(expect, &self.sets[r]);
+            let mut problems = compare(expect, &self.sets[r]);
+            problems.extend(compare_share(expect, &self.sets[r], r as u64));
+            let table = bucket_addresses(&self.sets[r]);
+            problems.extend(compare_buckets(expect, self.buckets[r].as_deref(), table.as_deref()));
+            self.buckets[r] = table;
             if !problems.is_empty() {
                 let mut message = format!("{}: at {at} ({now} ms): {name}: {}", self.file, problems.join("; "));
                 let _ = write!(message, "\n    answer set: {:?}", self.sets[r]);
@@ -400,8 +441,66 @@ fn rule_name(rule: &Rule) -> &'static str {
         Rule::BestHealthy => "best_healthy",
         Rule::FailbackPending { .. } => "failback_pending",
         Rule::ManualSticky { .. } => "manual_sticky",
+        Rule::StartupGrace { .. } => "startup_grace",
         Rule::AllDown(_) => "all_down",
     }
+}
+
+/// The shares of 10,000 answers picked by query number, as the DNS server
+/// picks them from the variants it prebuilds (seeded with the record's
+/// index), that hold each expected address.
+fn compare_share(expect: &Expect, set: &AnswerSet, seed: u64) -> Vec<String> {
+    const ANSWERS: usize = 10_000;
+    let variants = set.variants(VARIANTS, seed);
+    let mut problems = Vec::new();
+    for (address, &want) in &expect.share {
+        let hits = (0..ANSWERS)
+            .filter(|seq| {
+                variants
+                    .get(seq % variants.len().max(1))
+                    .is_some_and(|v| v.contains(address))
+            })
+            .count();
+        let got = hits as f64 / ANSWERS as f64;
+        if (got - want).abs() > 0.02 {
+            problems.push(format!(
+                "{address} in {got:.4} of {ANSWERS} answers, expected {want} ± 0.02"
+            ));
+        }
+    }
+    problems
+}
+
+/// The address of each hash bucket of a consistent-hash answer.
+fn bucket_addresses(set: &AnswerSet) -> Option<Vec<Address>> {
+    let variants = set.variants(VARIANTS, 0);
+    let buckets = set.buckets()?;
+    Some(buckets.iter().map(|&i| variants[usize::from(i)][0]).collect())
+}
+
+/// How many buckets moved since the previous step, and that only buckets
+/// whose address left, or that went to an address that joined, did.
+fn compare_buckets(expect: &Expect, before: Option<&[Address]>, after: Option<&[Address]>) -> Vec<String> {
+    let Some(want) = expect.buckets_moved else {
+        return Vec::new();
+    };
+    let (Some(before), Some(after)) = (before, after) else {
+        return vec!["buckets_moved needs a consistent_hash answer at this step and the previous one".into()];
+    };
+    let moved: Vec<usize> = (0..before.len()).filter(|&b| before[b] != after[b]).collect();
+    let mut problems = Vec::new();
+    let needless = |&&b: &&usize| after.contains(&before[b]) && before.contains(&after[b]);
+    if let Some(&b) = moved.iter().find(needless) {
+        problems.push(format!(
+            "bucket {b} moved from {} to {}, both answered before and after",
+            before[b], after[b]
+        ));
+    }
+    let got = moved.len() as f64 / before.len() as f64;
+    if (got - want).abs() > 0.03 {
+        problems.push(format!("{got:.4} of the buckets moved, expected {want} ± 0.03"));
+    }
+    problems
 }
 
 /// Plays one scenario file; the failed expectations.
@@ -458,6 +557,7 @@ fn answers_are_checked_against_what_the_scenario_expects() {
             rule: Rule::AllDown(answer_set::AllDownRule::None),
             failed_over: true,
             degraded: true,
+            backup: None,
             verdicts: Vec::new(),
         },
     };

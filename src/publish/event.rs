@@ -6,6 +6,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use crate::decide::verdict::Override;
+
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -16,13 +18,55 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     /// A check ran (one observation).
-    Check { endpoint: String, check: String, ok: bool, detail: String, latency: Duration },
+    Check {
+        endpoint: String,
+        check: String,
+        ok: bool,
+        detail: String,
+        latency: Duration,
+    },
     /// An endpoint's verdict changed.
     Verdict { endpoint: String, up: bool, reason: String },
     /// A record's answer changed.
-    Answer { record: String, old: AnswerText, new: AnswerText, cause: String },
+    Answer {
+        record: String,
+        old: AnswerText,
+        new: AnswerText,
+        cause: String,
+    },
     /// A certificate is close to expiry.
-    Certificate { endpoint: String, check: String, days_left: i64 },
+    Certificate {
+        endpoint: String,
+        check: String,
+        days_left: i64,
+    },
+    /// An operator set or cleared an override, or one lapsed at its
+    /// expiry: the audit trail of DESIGN.md §3.
+    Override {
+        endpoint: String,
+        admin: Override,
+        audit: Audit,
+    },
+    /// The correlated-failure breaker tripped: `groups_down` of `groups`
+    /// unrelated endpoint groups went down at once, and the answers of
+    /// `endpoints` are held; or it closed (`tripped` false), and
+    /// `endpoints`, still down, move traffic now.
+    Breaker {
+        tripped: bool,
+        groups_down: usize,
+        groups: usize,
+        endpoints: Vec<String>,
+        by_operator: bool,
+    },
+}
+
+/// Who set an override, why, and until when.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audit {
+    pub reason: String,
+    pub by: String,
+    /// When the override lapses by itself; `None` keeps it until changed.
+    pub until: Option<SystemTime>,
 }
 
 /// An answer as shown to operators: its addresses (or NODATA/SERVFAIL),
@@ -55,16 +99,85 @@ impl std::fmt::Display for AnswerText {
 impl std::fmt::Display for EventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EventKind::Check { endpoint, check, ok, detail, latency } => {
+            EventKind::Check {
+                endpoint,
+                check,
+                ok,
+                detail,
+                latency,
+            } => {
                 let state = if *ok { "ok" } else { "FAIL" };
-                write!(f, "check {check} of {endpoint}: {state} ({detail}, {:.1} ms)", latency.as_secs_f64() * 1e3)
+                write!(
+                    f,
+                    "check {check} of {endpoint}: {state} ({detail}, {:.1} ms)",
+                    latency.as_secs_f64() * 1e3
+                )
             }
             EventKind::Verdict { endpoint, up, reason } => {
-                write!(f, "endpoint {endpoint} is now {} ({reason})", if *up { "UP" } else { "DOWN" })
+                write!(
+                    f,
+                    "endpoint {endpoint} is now {} ({reason})",
+                    if *up { "UP" } else { "DOWN" }
+                )
             }
-            EventKind::Answer { record, old, new, cause } => write!(f, "answer of {record}: {old} -> {new}; {cause}"),
-            EventKind::Certificate { endpoint, check, days_left } => {
-                write!(f, "certificate checked by {check} for {endpoint} expires in {days_left} days")
+            EventKind::Answer {
+                record,
+                old,
+                new,
+                cause,
+            } => write!(f, "answer of {record}: {old} -> {new}; {cause}"),
+            EventKind::Certificate {
+                endpoint,
+                check,
+                days_left,
+            } => {
+                write!(
+                    f,
+                    "certificate checked by {check} for {endpoint} expires in {days_left} days"
+                )
+            }
+            EventKind::Override { endpoint, admin, audit } => {
+                let mode = match admin {
+                    Override::Auto => "auto (follows its checks)",
+                    Override::Drain => "drained",
+                    Override::ForceUp => "forced up",
+                };
+                write!(f, "endpoint {endpoint} set to {mode} by {}", audit.by)?;
+                if !audit.reason.is_empty() {
+                    write!(f, ": {}", audit.reason)?;
+                }
+                if let Some(until) = audit.until {
+                    write!(f, " (until {})", humantime::format_rfc3339_seconds(until))?;
+                }
+                Ok(())
+            }
+            EventKind::Breaker {
+                tripped: true,
+                groups_down,
+                groups,
+                endpoints,
+                ..
+            } => write!(
+                f,
+                "breaker TRIPPED: {groups_down} of {groups} unrelated endpoint groups went down at once, likelier \
+                 the checker's network than theirs; holding the answers of {}",
+                endpoints.join(", ")
+            ),
+            EventKind::Breaker {
+                tripped: false,
+                endpoints,
+                by_operator,
+                ..
+            } => {
+                f.write_str(if *by_operator {
+                    "breaker released by an operator"
+                } else {
+                    "breaker closed"
+                })?;
+                match endpoints.is_empty() {
+                    true => f.write_str("; the held endpoints recovered"),
+                    false => write!(f, "; still down, their traffic moves now: {}", endpoints.join(", ")),
+                }
             }
         }
     }

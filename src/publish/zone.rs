@@ -124,9 +124,21 @@ impl Zone {
         }
         mark_occluded_and_wildcards(&key, &mut nodes);
         let negative_ttl = soa.ttl.min(soa_minimum(&soa.rdata[0]));
-        let nodes: Vec<Node> = nodes.into_values().collect();
+        // Growing vectors keep room for four elements at least: give back
+        // what a zone of mostly single-record RRsets never uses.
+        let nodes: Vec<Node> = nodes
+            .into_values()
+            .map(|mut node| {
+                node.rrsets.shrink_to_fit();
+                node.rrsets.iter_mut().for_each(|r| r.rdata.shrink_to_fit());
+                node
+            })
+            .collect();
         let lookup = Index::build(nodes.iter().map(|n| name_hash(n.name.wire())));
-        let apex_at = nodes.iter().position(|n| n.name.wire().eq_ignore_ascii_case(&key)).expect("the apex has an SOA");
+        let apex_at = nodes
+            .iter()
+            .position(|n| n.name.wire().eq_ignore_ascii_case(&key))
+            .expect("the apex has an SOA");
         Ok(Zone {
             index: 0,
             apex,
@@ -148,7 +160,9 @@ impl Zone {
     /// The node at a lowercase wire name.
     #[inline]
     pub fn node(&self, key: &[u8]) -> Option<&Node> {
-        let at = self.lookup.find(name_hash(key), |i| self.nodes[i].name.wire().eq_ignore_ascii_case(key))?;
+        let at = self
+            .lookup
+            .find(name_hash(key), |i| self.nodes[i].name.wire().eq_ignore_ascii_case(key))?;
         Some(&self.nodes[at])
     }
 

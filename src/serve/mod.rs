@@ -1,3 +1,5 @@
-//! The serve stage: DNS over UDP and TCP from the current snapshot.
+//! The serve stage: DNS over UDP and TCP from the current snapshot, and
+//! the HTTP API over the health engine.
 
 pub mod dns;
+pub mod http;

@@ -1,8 +1,14 @@
 //! Helpers shared by the integration tests: start the real `lifeline`
 //! binary on port 0, build queries and read replies with the `domain`
 //! crate (a real DNS library, not our own parser), send them over UDP and
-//! TCP, and run `kdig`/`dig` when installed.
+//! TCP, and run `kdig`/`dig` when installed. `backends` runs the HTTP(S)
+//! and TCP servers health checks probe; `records` asks for health-checked
+//! answers and waits for them to change.
 #![allow(dead_code)]
+
+pub mod api;
+pub mod backends;
+pub mod records;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -33,6 +39,8 @@ pub struct Lifeline {
     child: Child,
     pub addr: SocketAddr,
     pub addrs: Vec<SocketAddr>,
+    /// Where the HTTP API listens, when it does ("lifeline: api on").
+    pub api: Option<SocketAddr>,
     /// Every line the server wrote to stderr so far (also echoed to the
     /// test's stderr).
     log: Arc<Mutex<Vec<String>>>,
@@ -43,7 +51,7 @@ impl Lifeline {
     /// Starts `lifeline serve ARGS` and waits until it reports its
     /// addresses.
     pub fn start(args: &[&str]) -> Lifeline {
-        Self::start_in(args, None)
+        Self::start_in(args, None, &[])
     }
 
     /// Serves the example zone on 127.0.0.1, port 0, one UDP thread.
@@ -68,12 +76,31 @@ impl Lifeline {
     /// Serves a config file written into a temporary directory, with the
     /// given zone files next to it.
     pub fn with_config(config: &str, files: &[(&str, &str)]) -> Lifeline {
+        Self::with_config_env(config, files, &[])
+    }
+
+    /// [`Lifeline::with_config`] with extra environment variables, e.g.
+    /// `LIFELINE_LOG=debug` to see failed checks in the log.
+    pub fn with_config_env(config: &str, files: &[(&str, &str)], env: &[(&str, &str)]) -> Lifeline {
         let dir = TempDir::new();
         let path = dir.write("lifeline.toml", config);
         for (name, text) in files {
             dir.write(name, text);
         }
-        Self::start_in(&["--config", path.to_str().unwrap()], Some(dir))
+        Self::start_in(&["--config", path.to_str().unwrap()], Some(dir), env)
+    }
+
+    /// [`Lifeline::with_config_env`] with more `serve` arguments, e.g.
+    /// `--api 127.0.0.1:0`.
+    pub fn with_config_args(config: &str, files: &[(&str, &str)], args: &[&str], env: &[(&str, &str)]) -> Lifeline {
+        let dir = TempDir::new();
+        let path = dir.write("lifeline.toml", config);
+        for (name, text) in files {
+            dir.write(name, text);
+        }
+        let mut all = vec!["--config", path.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Self::start_in(&all, Some(dir), env)
     }
 
     /// Serves the given zones (origin, zone-file text) from a config file
@@ -97,10 +124,11 @@ impl Lifeline {
         Self::with_zones(server, limits, &[("example.test", &zone)])
     }
 
-    fn start_in(args: &[&str], dir: Option<TempDir>) -> Lifeline {
+    fn start_in(args: &[&str], dir: Option<TempDir>, env: &[(&str, &str)]) -> Lifeline {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -116,11 +144,14 @@ impl Lifeline {
             }
         });
         let mut addrs = Vec::new();
+        let mut api = None;
         loop {
             match rx.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) => {
                     if let Some(rest) = line.strip_prefix("lifeline: listening on ") {
                         addrs.push(rest.split_whitespace().next().unwrap().parse().unwrap());
+                    } else if let Some(rest) = line.strip_prefix("lifeline: api on http://") {
+                        api = Some(rest.trim().parse().unwrap());
                     } else if line.starts_with("lifeline: serving") {
                         break;
                     }
@@ -135,6 +166,7 @@ impl Lifeline {
             child,
             addr: addrs[0],
             addrs,
+            api,
             log,
             _dir: dir,
         }

@@ -7,27 +7,45 @@ use super::{
     Selection,
 };
 
-/// The candidates of `tier`: the addresses of its healthy endpoints, in
-/// record order (only the first healthy endpoint's under `first`).
-pub(super) fn tier_candidates(spec: &RecordSpec, verdicts: &[EndpointVerdict], tier: u8) -> Vec<Candidate> {
-    let healthy = spec
+/// The candidates of `tier`: the addresses of its healthy endpoints (and,
+/// when `with_pending`, of those waiting for their first results), in
+/// record order (only the first endpoint's under `first`).
+pub(super) fn tier_candidates(
+    spec: &RecordSpec,
+    verdicts: &[EndpointVerdict],
+    tier: u8,
+    with_pending: bool,
+) -> Vec<Candidate> {
+    let answering = spec
         .endpoints
         .iter()
         .zip(verdicts)
-        .filter(|(e, v)| e.priority == tier && v.up)
+        .filter(|(e, v)| e.priority == tier && (v.up || with_pending && v.pending_until.is_some()))
         .map(|(e, _)| e);
-    policy_candidates(spec, healthy)
+    policy_candidates(spec, answering)
 }
 
 /// The answer from `candidates` under the record's policy.
-pub(super) fn answer(spec: &RecordSpec, mut candidates: Vec<Candidate>) -> Answer {
+pub(super) fn answer(spec: &RecordSpec, candidates: Vec<Candidate>) -> Answer {
+    let (candidates, selection) = pick(spec, candidates);
+    Answer::Addresses {
+        candidates,
+        selection,
+        backup: None,
+    }
+}
+
+/// The candidates an answer keeps under the record's policy, and how each
+/// query picks among them.
+pub(super) fn pick(spec: &RecordSpec, mut candidates: Vec<Candidate>) -> (Vec<Candidate>, Selection) {
     let take = spec.max_answers.max(1);
-    // policy      | candidates                               | each answer
-    // ------------+------------------------------------------+----------------------------
-    // all         | every address, the first max_answers     | the candidates (Fixed)
-    // first       | the first endpoint's, the first max_...  | the candidates (Fixed)
-    // round_robin | every address                            | rotated per query, first max_answers
-    // weighted    | every address with its endpoint's weight | max_answers drawn by weight
+    // policy          | candidates                               | each answer
+    // ----------------+------------------------------------------+----------------------------
+    // all             | every address, the first max_answers     | the candidates (Fixed)
+    // first           | the first endpoint's, the first max_...  | the candidates (Fixed)
+    // round_robin     | every address                            | rotated per query, first max_answers
+    // weighted        | every address with its endpoint's weight | max_answers drawn by weight
+    // consistent_hash | every address                            | one, by the client's hash bucket
     let selection = match spec.policy {
         Policy::All | Policy::First => {
             candidates.truncate(take);
@@ -35,8 +53,9 @@ pub(super) fn answer(spec: &RecordSpec, mut candidates: Vec<Candidate>) -> Answe
         }
         Policy::RoundRobin => Selection::RoundRobin { take },
         Policy::Weighted => Selection::Weighted { take },
+        Policy::ConsistentHash => Selection::ConsistentHash,
     };
-    Answer::Addresses { candidates, selection }
+    (candidates, selection)
 }
 
 /// The answer when no tier is healthy.
@@ -71,6 +90,7 @@ pub(super) fn all_down(spec: &RecordSpec, state: &RecordState) -> (Answer, AllDo
             let answer = Answer::Addresses {
                 candidates,
                 selection: Selection::Fixed,
+                backup: None,
             };
             (answer, AllDownRule::Backup)
         }
@@ -84,7 +104,7 @@ pub(super) fn all_down(spec: &RecordSpec, state: &RecordState) -> (Answer, AllDo
 fn policy_candidates<'a>(spec: &RecordSpec, endpoints: impl Iterator<Item = &'a RecordEndpoint>) -> Vec<Candidate> {
     match spec.policy {
         Policy::First => candidates(endpoints.take(1)),
-        Policy::All | Policy::Weighted | Policy::RoundRobin => candidates(endpoints),
+        Policy::All | Policy::Weighted | Policy::RoundRobin | Policy::ConsistentHash => candidates(endpoints),
     }
 }
 

@@ -30,6 +30,8 @@ fn record(policy: Policy, failback: Failback, all_down: AllDown) -> RecordSpec {
         max_answers: 8,
         failback,
         all_down,
+        min_healthy: MinHealthy::default(),
+        backup_share: Share::NONE,
         endpoints: vec![ep(1, 1, 1, &[10]), ep(2, 1, 1, &[20]), ep(3, 2, 1, &[30])],
     }
 }
@@ -267,7 +269,10 @@ fn weighted_carries_each_endpoints_weight_on_each_of_its_addresses() {
     spec.endpoints[0].weight = 3;
     spec.endpoints[1] = ep(2, 1, 1, &[20, 21]);
     let set = run(&spec, &mut RecordState::default(), &[1, 2, 3], 0);
-    let Answer::Addresses { candidates, selection } = &set.answer else {
+    let Answer::Addresses {
+        candidates, selection, ..
+    } = &set.answer
+    else {
         panic!()
     };
     let weights: Vec<(Address, u32)> = candidates.iter().map(|c| (c.address, c.weight)).collect();
@@ -482,6 +487,21 @@ fn invalid_records_are_rejected_with_what_would_be_right() {
         "record `www.example.test`: ::1 is not of the same family as the record's first \
          address; A and AAAA are separate records",
     );
+    check(
+        |s| s.min_healthy = MinHealthy::Percent(0),
+        "record `www.example.test`: min_healthy must be a count of at least 1 or a percentage from 1 to 100",
+    );
+    check(
+        |s| s.min_healthy = MinHealthy::Count(0),
+        "record `www.example.test`: min_healthy must be a count of at least 1 or a percentage from 1 to 100",
+    );
+    check(
+        |s| {
+            s.policy = Policy::ConsistentHash;
+            s.endpoints[0].addresses = (0..4096).map(|i| ip(i as u8)).collect();
+        },
+        "record `www.example.test`: 4098 addresses are more than consistent_hash's 4096 buckets can spread",
+    );
 }
 
 #[test]
@@ -493,4 +513,231 @@ fn an_invalid_record_does_not_panic() {
     assert_eq!(addresses(&set), Vec::<Address>::new());
     spec.all_down = AllDown::Last;
     run(&spec, &mut RecordState::default(), &[], 0).variants(0, 0);
+}
+
+// ---- min_healthy ---------------------------------------------------------
+
+/// Tier 1: endpoints 1..=4; tier 2: endpoint 5. Address = 10 × id.
+fn pool(min_healthy: MinHealthy) -> RecordSpec {
+    let mut spec = plain();
+    spec.endpoints = (1..=4).map(|i| ep(i, 1, 1, &[10 * i as u8])).collect();
+    spec.endpoints.push(ep(5, 2, 1, &[50]));
+    spec.min_healthy = min_healthy;
+    spec
+}
+
+#[test]
+fn min_healthy_required_counts_and_percentages() {
+    assert_eq!(MinHealthy::Count(1).required(4), 1);
+    assert_eq!(MinHealthy::Count(3).required(4), 3);
+    assert_eq!(MinHealthy::Count(3).required(2), 2, "at most the tier");
+    assert_eq!(MinHealthy::Percent(50).required(4), 2);
+    assert_eq!(MinHealthy::Percent(50).required(3), 2, "rounded up");
+    assert_eq!(MinHealthy::Percent(1).required(4), 1);
+    assert_eq!(MinHealthy::Percent(100).required(4), 4);
+}
+
+#[test]
+fn a_tier_below_min_healthy_counts_as_down() {
+    let spec = pool(MinHealthy::Percent(50));
+    let set = run(&spec, &mut RecordState::default(), &[3, 4, 5], 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(30), ip(40)], Some(1)));
+    assert!(set.cause.degraded);
+    let set = run(&spec, &mut RecordState::default(), &[4, 5], 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(50)], Some(2)));
+    assert_eq!(set.cause.rule, Rule::BestHealthy);
+    assert!(set.cause.failed_over);
+}
+
+#[test]
+fn a_count_beyond_a_small_tier_needs_all_of_it() {
+    let spec = pool(MinHealthy::Count(2));
+    let set = run(&spec, &mut RecordState::default(), &[1, 5], 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(50)], Some(2)));
+}
+
+#[test]
+fn no_tier_meeting_min_healthy_is_all_down() {
+    let spec = pool(MinHealthy::Count(2));
+    let set = run(&spec, &mut RecordState::default(), &[1], 0);
+    assert_eq!(set.cause.rule, Rule::AllDown(AllDownRule::All));
+}
+
+#[test]
+fn failback_waits_for_min_healthy_too() {
+    let spec = pool(MinHealthy::Percent(50));
+    let mut state = RecordState::default();
+    run(&spec, &mut state, &[4, 5], 0);
+    // One more up in tier 1 makes it healthy; the hold starts then.
+    let set = run(&spec, &mut state, &[3, 4, 5], 1000);
+    assert_eq!(
+        set.cause.rule,
+        Rule::FailbackPending {
+            tier: 1,
+            at: 1000 + HOLD
+        }
+    );
+}
+
+// ---- startup grace -------------------------------------------------------
+
+/// The answer set with `up` up and `pending` waiting for first results
+/// until `until`.
+fn run_pending(
+    spec: &RecordSpec,
+    state: &mut RecordState,
+    up: &[u32],
+    pending: &[u32],
+    until: Millis,
+    now: Millis,
+) -> AnswerSet {
+    compute(
+        spec,
+        state,
+        |id| EndpointHealth {
+            up: up.contains(&id.0),
+            pending_until: pending.contains(&id.0).then_some(until),
+        },
+        now,
+    )
+}
+
+#[test]
+fn a_better_tier_waiting_for_first_results_answers_during_the_grace() {
+    let spec = plain();
+    let mut state = RecordState::default();
+    let set = run_pending(&spec, &mut state, &[3], &[1, 2], 30_000, 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(10), ip(20)], Some(1)));
+    assert_eq!(set.cause.rule, Rule::StartupGrace { until: 30_000 });
+    assert_eq!(set.next_deadline(), Some(30_000));
+    assert_eq!(set.ttl, 10, "not proven: the degraded TTL");
+    assert_eq!(state.last_healthy, None, "not a healthy answer");
+    assert_eq!(set.cause.verdicts[0].pending_until, Some(30_000));
+}
+
+#[test]
+fn the_grace_adds_waiting_endpoints_only_where_the_tier_needs_them() {
+    // Endpoint 1 is up: tier 1 is healthy and answers without endpoint 2.
+    let set = run_pending(&plain(), &mut RecordState::default(), &[1, 3], &[2], 30_000, 0);
+    assert_eq!(addresses(&set), [ip(10)]);
+    assert_eq!(set.cause.rule, Rule::BestHealthy);
+}
+
+#[test]
+fn waiting_endpoints_of_a_worse_tier_change_nothing() {
+    let set = run_pending(&plain(), &mut RecordState::default(), &[1], &[3], 30_000, 0);
+    assert_eq!(set.cause.rule, Rule::BestHealthy);
+    assert_eq!(set.tier, Some(1));
+}
+
+#[test]
+fn with_nothing_up_the_waiting_tier_answers_instead_of_the_all_down_policy() {
+    let spec = record(Policy::All, Failback::Manual, AllDown::None);
+    let set = run_pending(&spec, &mut RecordState::default(), &[], &[3], 30_000, 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(30)], Some(2)));
+    assert_eq!(set.cause.rule, Rule::StartupGrace { until: 30_000 });
+}
+
+#[test]
+fn waiting_counts_towards_min_healthy() {
+    let spec = pool(MinHealthy::Percent(50));
+    let set = run_pending(&spec, &mut RecordState::default(), &[1, 5], &[2], 30_000, 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(10), ip(20)], Some(1)));
+    let short = run_pending(&spec, &mut RecordState::default(), &[5], &[2], 30_000, 0);
+    assert_eq!(short.tier, Some(2), "one of four even with the waiting one");
+}
+
+#[test]
+fn after_the_grace_the_waiting_tier_is_down_and_once_up_it_answers_without_a_hold() {
+    let spec = plain();
+    let mut state = RecordState::default();
+    run_pending(&spec, &mut state, &[3], &[1, 2], 30_000, 0);
+    // The checks come in within the grace: up, and no failback hold.
+    let set = run(&spec, &mut state, &[1, 2, 3], 5_000);
+    assert_eq!((set.tier, set.cause.rule), (Some(1), Rule::BestHealthy));
+    // Another record whose checks stay silent: down when the grace ends.
+    let mut other = RecordState::default();
+    run_pending(&spec, &mut other, &[3], &[1, 2], 30_000, 0);
+    let set = run(&spec, &mut other, &[3], 30_000);
+    assert_eq!((set.tier, set.cause.rule), (Some(2), Rule::BestHealthy));
+}
+
+// ---- backup_share --------------------------------------------------------
+
+fn shared(millionths: u32) -> RecordSpec {
+    let mut spec = plain();
+    spec.backup_share = Share::from_millionths(millionths).unwrap();
+    spec
+}
+
+#[test]
+fn a_backup_share_adds_the_next_tier_to_the_answer() {
+    let set = run(&shared(100_000), &mut RecordState::default(), &[1, 2, 3], 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(10), ip(20)], Some(1)));
+    assert_eq!(set.cause.backup, Some(2));
+    assert!(!set.cause.failed_over);
+    let Answer::Addresses {
+        backup: Some(backup), ..
+    } = &set.answer
+    else {
+        panic!("{:?}", set.answer)
+    };
+    assert_eq!((backup.tier, backup.share.millionths()), (2, 100_000));
+    assert_eq!(
+        backup.candidates,
+        [Candidate {
+            address: ip(30),
+            weight: 1
+        }]
+    );
+    let variants = set.variants(VARIANTS, 4);
+    assert_eq!(variants.iter().filter(|v| v == &&[ip(30)]).count(), 6);
+}
+
+#[test]
+fn without_a_healthy_next_tier_there_is_no_backup_share() {
+    let set = run(&shared(100_000), &mut RecordState::default(), &[1, 2], 0);
+    assert_eq!(set.cause.backup, None);
+    assert_eq!(set.variants(VARIANTS, 0), [vec![ip(10), ip(20)]]);
+}
+
+#[test]
+fn a_whole_backup_share_is_a_manual_failover() {
+    let mut state = RecordState::default();
+    let set = run(&shared(1_000_000), &mut state, &[1, 2, 3], 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(30)], Some(2)));
+    assert_eq!((set.cause.rule, set.cause.backup), (Rule::BestHealthy, Some(2)));
+    assert!(set.cause.failed_over);
+    assert_eq!(set.ttl, 10);
+    assert_eq!(state.tier, Some(1), "the failover rules still chose tier 1");
+    assert_eq!(
+        state.last_healthy,
+        Some(vec![Candidate {
+            address: ip(30),
+            weight: 1
+        }])
+    );
+}
+
+#[test]
+fn all_down_ignores_the_backup_share() {
+    let set = run(&shared(500_000), &mut RecordState::default(), &[], 0);
+    assert_eq!(set.cause.backup, None);
+    assert!(matches!(set.answer, Answer::Addresses { backup: None, .. }));
+}
+
+// ---- consistent_hash -----------------------------------------------------
+
+#[test]
+fn consistent_hash_answers_every_healthy_address_one_per_bucket() {
+    let mut spec = record(Policy::ConsistentHash, Failback::Manual, AllDown::All);
+    spec.max_answers = 1;
+    spec.endpoints[1] = ep(2, 1, 1, &[20, 21]);
+    let set = run(&spec, &mut RecordState::default(), &[1, 2, 3], 0);
+    assert_eq!(addresses(&set), [ip(10), ip(20), ip(21)]);
+    assert_eq!(selection(&set), Selection::ConsistentHash);
+    assert_eq!(set.variants(VARIANTS, 0), [vec![ip(10)], vec![ip(20)], vec![ip(21)]]);
+    let buckets = set.buckets().unwrap();
+    assert_eq!(buckets.len(), BUCKETS);
+    assert!((0..3).all(|i| buckets.contains(&i)));
 }

@@ -1,39 +1,48 @@
-//! Which tier answers (DESIGN.md §4, active-passive): the best tier with a
-//! healthy endpoint, except that a record that failed over returns to a
-//! better tier only after it has been healthy for the failback hold (auto),
-//! or when an operator says so (manual).
+//! Which tier answers (DESIGN.md §4, active-passive): the best tier with
+//! `min_healthy` endpoints up, except that a record that failed over
+//! returns to a better tier only after it has been healthy for the
+//! failback hold (auto), or when an operator says so (manual); and that
+//! within the startup grace a better tier is waited for while it is down
+//! only because its checks have not reported yet.
 
-use super::{EndpointVerdict, Failback, RecordState, Rule, TierSince};
+use super::{EndpointVerdict, Failback, MinHealthy, RecordState, Rule, TierSince};
 use crate::decide::Millis;
 
 /// One tier of a record at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct TierHealth {
     pub priority: u8,
-    /// At least one endpoint is up.
+    /// At least `min_healthy` endpoints are up.
     pub healthy: bool,
     /// At least one endpoint is down.
     pub degraded: bool,
+    /// Not healthy, but would be with the endpoints that wait for their
+    /// first results counted up: the end of their startup grace.
+    pub pending_until: Option<Millis>,
 }
 
 /// The record's tiers, best first.
-pub(super) fn summarize(verdicts: &[EndpointVerdict]) -> Vec<TierHealth> {
-    let mut tiers: Vec<TierHealth> = Vec::new();
-    for v in verdicts {
-        match tiers.iter_mut().find(|t| t.priority == v.priority) {
-            Some(t) => {
-                t.healthy |= v.up;
-                t.degraded |= !v.up;
+pub(super) fn summarize(verdicts: &[EndpointVerdict], min_healthy: MinHealthy) -> Vec<TierHealth> {
+    let mut priorities: Vec<u8> = verdicts.iter().map(|v| v.priority).collect();
+    priorities.sort_unstable();
+    priorities.dedup();
+    priorities
+        .into_iter()
+        .map(|priority| {
+            let members: Vec<&EndpointVerdict> = verdicts.iter().filter(|v| v.priority == priority).collect();
+            let required = min_healthy.required(members.len());
+            let up = members.iter().filter(|v| v.up).count();
+            let pending: Vec<Millis> = members.iter().filter_map(|v| v.pending_until).collect();
+            let healthy = up >= required;
+            let waits = !healthy && up + pending.len() >= required;
+            TierHealth {
+                priority,
+                healthy,
+                degraded: up < members.len(),
+                pending_until: pending.into_iter().max().filter(|_| waits),
             }
-            None => tiers.push(TierHealth {
-                priority: v.priority,
-                healthy: v.up,
-                degraded: !v.up,
-            }),
-        }
-    }
-    tiers.sort_unstable_by_key(|t| t.priority);
-    tiers
+        })
+        .collect()
 }
 
 /// Records since when each healthy tier has been healthy: a tier keeps its
@@ -70,6 +79,24 @@ pub(super) fn choose(failback: Failback, state: &RecordState, tiers: &[TierHealt
     match failback {
         Failback::Manual => Some((current, Rule::ManualSticky { tier: best })),
         Failback::Auto { hold } => Some(auto_failback(state, current, best, hold, now)),
+    }
+}
+
+/// The startup grace over the failover rules' `chosen` tier: a better tier
+/// that is down only because its checks have not reported yet answers
+/// instead, so that no answer comes from a worse tier for want of results.
+pub(super) fn wait_for_pending(tiers: &[TierHealth], chosen: Option<(u8, Rule)>) -> Option<(u8, Rule)> {
+    // best waiting tier      | chosen tier          | answer from
+    // -----------------------+----------------------+-------------------------------
+    // none                   | -                    | chosen (or all down)
+    // better than chosen     | -                    | waiting tier, StartupGrace
+    // any                    | none (all down)      | waiting tier, StartupGrace
+    // worse than chosen      | -                    | chosen
+    let waiting = tiers.iter().find(|t| t.pending_until.is_some());
+    match (waiting, chosen) {
+        (Some(w), Some((tier, _))) if w.priority >= tier => chosen,
+        (Some(w), _) => w.pending_until.map(|until| (w.priority, Rule::StartupGrace { until })),
+        (None, _) => chosen,
     }
 }
 
@@ -117,9 +144,10 @@ mod tests {
                 endpoint: EndpointId(i as u32),
                 priority,
                 up,
+                pending_until: None,
             })
             .collect();
-        summarize(&verdicts)
+        summarize(&verdicts, MinHealthy::default())
     }
 
     fn state(tier: Option<u8>, since: &[(u8, Millis)]) -> RecordState {
@@ -139,12 +167,14 @@ mod tests {
                 TierHealth {
                     priority: 1,
                     healthy: false,
-                    degraded: true
+                    degraded: true,
+                    pending_until: None,
                 },
                 TierHealth {
                     priority: 2,
                     healthy: true,
-                    degraded: true
+                    degraded: true,
+                    pending_until: None,
                 },
             ]
         );
@@ -230,6 +260,59 @@ mod tests {
         let s = state(Some(2), &[(1, 100), (2, 0)]);
         assert_eq!(
             choose(Failback::Auto { hold: 0 }, &s, &t, 100),
+            Some((1, Rule::BestHealthy))
+        );
+    }
+
+    /// Tiers from (priority, up, pending) endpoints, grace until 500.
+    fn waiting(health: &[(u8, bool, bool)], min_healthy: MinHealthy) -> Vec<TierHealth> {
+        let verdicts: Vec<EndpointVerdict> = health
+            .iter()
+            .enumerate()
+            .map(|(i, &(priority, up, pending))| EndpointVerdict {
+                endpoint: EndpointId(i as u32),
+                priority,
+                up,
+                pending_until: pending.then_some(500),
+            })
+            .collect();
+        summarize(&verdicts, min_healthy)
+    }
+
+    #[test]
+    fn summarize_counts_min_healthy_per_tier() {
+        let one = [(1, true, false), (1, false, false), (1, false, false), (2, true, false)];
+        let t = waiting(&one, MinHealthy::Percent(50));
+        assert_eq!((t[0].healthy, t[1].healthy), (false, true));
+        let t = waiting(&one, MinHealthy::Count(1));
+        assert!(t[0].healthy);
+    }
+
+    #[test]
+    fn a_tier_waits_when_its_pending_endpoints_would_make_it_healthy() {
+        let t = waiting(
+            &[(1, false, true), (1, false, false), (2, true, false)],
+            MinHealthy::Count(1),
+        );
+        assert_eq!(t[0].pending_until, Some(500));
+        let t = waiting(&[(1, false, true), (1, false, false)], MinHealthy::Count(2));
+        assert_eq!(t[0].pending_until, None, "one pending of two needed");
+        let t = waiting(&[(1, true, true), (1, true, false)], MinHealthy::Count(1));
+        assert_eq!(t[0].pending_until, None, "healthy: nothing to wait for");
+    }
+
+    #[test]
+    fn wait_for_pending_prefers_a_better_waiting_tier() {
+        let t = waiting(
+            &[(1, false, true), (2, true, false), (3, false, true)],
+            MinHealthy::Count(1),
+        );
+        let grace = Some((1, Rule::StartupGrace { until: 500 }));
+        assert_eq!(wait_for_pending(&t, Some((2, Rule::BestHealthy))), grace);
+        assert_eq!(wait_for_pending(&t, None), grace);
+        let t = waiting(&[(1, true, false), (2, false, true)], MinHealthy::Count(1));
+        assert_eq!(
+            wait_for_pending(&t, Some((1, Rule::BestHealthy))),
             Some((1, Rule::BestHealthy))
         );
     }

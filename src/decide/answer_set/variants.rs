@@ -8,27 +8,125 @@
 //! candidate leads `max × weight / total` of them, rounded by largest
 //! remainder, so 64 variants hit every share within 1/64. Positions after
 //! the first are drawn by weight without replacement from a generator
-//! seeded with `seed`.
+//! seeded with `seed`. `backup_share` is apportioned the same way: that
+//! share of the `max` variants, spread among the others, answers from the
+//! next tier.
+//!
+//! A `consistent_hash` answer is not picked by query number but by the
+//! client's hash bucket: its variants are its distinct answers, and
+//! [`Answer::buckets`] gives the variant of each bucket.
 
-use super::{Answer, Candidate, Selection};
+use super::{Answer, BackupShare, Candidate, Selection, hash};
 use crate::decide::Address;
 
 impl Answer {
     /// Up to `max` (at least one) address lists that together serve this
     /// answer: one for a fixed answer, one per rotation (evenly spaced when
     /// there are more candidates than `max`) for round robin, exactly `max`
-    /// for weighted. Empty for NODATA and SERVFAIL.
+    /// for weighted and for an answer split by `backup_share`; for
+    /// consistent hashing, one per candidate whatever `max`. Empty for
+    /// NODATA and SERVFAIL.
     pub fn variants(&self, max: usize, seed: u64) -> Vec<Vec<Address>> {
-        let Answer::Addresses { candidates, selection } = self else {
+        let Answer::Addresses {
+            candidates,
+            selection,
+            backup,
+        } = self
+        else {
             return Vec::new();
         };
         let max = max.max(1);
-        match *selection {
-            Selection::Fixed => vec![candidates.iter().map(|c| c.address).collect()],
-            Selection::RoundRobin { take } => rotations(candidates, take, max),
-            Selection::Weighted { take } => weighted(candidates, take, max, seed),
+        match (selection, backup) {
+            (Selection::ConsistentHash, _) => hashed(candidates, backup.as_ref()),
+            (_, None) => expand(candidates, *selection, max, seed),
+            (_, Some(backup)) => split(candidates, *selection, backup, max, seed),
         }
     }
+
+    /// For consistent hashing: the index into [`variants`](Self::variants)
+    /// of the answer for each of the [`hash::BUCKETS`] client buckets, the
+    /// same on every node. `None` for other answers, and when there is no
+    /// candidate.
+    pub fn buckets(&self) -> Option<Vec<u16>> {
+        let Answer::Addresses {
+            candidates,
+            selection: Selection::ConsistentHash,
+            backup,
+        } = self
+        else {
+            return None;
+        };
+        let variants = hashed(candidates, backup.as_ref());
+        let index = |address: Address| variants.iter().position(|v| v[0] == address).unwrap_or(0) as u16;
+        let primary: Vec<u16> = hash::assign(candidates)
+            .into_iter()
+            .map(|i| index(candidates[i].address))
+            .collect();
+        let second = backup
+            .as_ref()
+            .filter(|b| !b.candidates.is_empty())
+            .map(|b| (hash::to_backup(b.share), hash::assign(&b.candidates), b));
+        let Some((to_backup, assigned, b)) = second else {
+            return (!primary.is_empty()).then_some(primary);
+        };
+        let buckets = (0..hash::BUCKETS).map(|bucket| match (to_backup[bucket], primary.get(bucket)) {
+            (false, Some(&i)) => i,
+            _ => index(b.candidates[assigned[bucket]].address),
+        });
+        Some(buckets.collect())
+    }
+}
+
+/// The variants of one tier's candidates under `selection`, at most `max`.
+fn expand(candidates: &[Candidate], selection: Selection, max: usize, seed: u64) -> Vec<Vec<Address>> {
+    match selection {
+        Selection::Fixed => vec![candidates.iter().map(|c| c.address).collect()],
+        Selection::RoundRobin { take } => rotations(candidates, take, max),
+        Selection::Weighted { take } => weighted(candidates, take, max, seed),
+        Selection::ConsistentHash => hashed(candidates, None),
+    }
+}
+
+/// `max` variants, `backup.share` of them from the backup tier, spread out
+/// among the others; each side's variants repeat in turn to fill its slots.
+fn split(
+    candidates: &[Candidate],
+    selection: Selection,
+    backup: &BackupShare,
+    max: usize,
+    seed: u64,
+) -> Vec<Vec<Address>> {
+    let to_backup = backup.share.of(max);
+    let counts = [max - to_backup, to_backup];
+    let sides = [
+        expand(candidates, selection, counts[0].max(1), seed),
+        expand(&backup.candidates, backup.selection, counts[1].max(1), seed),
+    ];
+    let mut used = [0usize; 2];
+    smooth_order(&counts)
+        .into_iter()
+        .map(|side| {
+            let variants = &sides[side];
+            used[side] += 1;
+            variants[(used[side] - 1) % variants.len()].clone()
+        })
+        .collect()
+}
+
+/// The distinct one-address answers of consistent hashing: the preferred
+/// tier's candidates, then the backup tier's that are not among them.
+fn hashed(candidates: &[Candidate], backup: Option<&BackupShare>) -> Vec<Vec<Address>> {
+    let mut variants: Vec<Vec<Address>> = Vec::new();
+    let backup = backup.map_or(&[][..], |b| &b.candidates[..]);
+    for c in candidates.iter().chain(backup) {
+        if !variants.iter().any(|v| v[0] == c.address) {
+            variants.push(vec![c.address]);
+        }
+    }
+    if variants.is_empty() {
+        variants.push(Vec::new());
+    }
+    variants
 }
 
 /// `count` = min(n, max) rotations, starting at evenly spaced candidates.
@@ -120,6 +218,14 @@ fn smooth_order(counts: &[usize]) -> Vec<usize> {
     order
 }
 
+/// SplitMix64's output function: a bijection of 64-bit words whose output
+/// bits each depend on every input bit; the hash of consistent hashing.
+pub(super) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Removes one of `pool` drawn by weight and returns its address.
 fn draw(pool: &mut Vec<(Address, u64)>, rng: &mut SplitMix64) -> Address {
     let sum: u64 = pool.iter().map(|&(_, w)| w).sum();
@@ -146,10 +252,7 @@ struct SplitMix64(u64);
 impl SplitMix64 {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        mix64(self.0)
     }
 
     /// A number in 0..n (0 when n is 0), by multiply-shift.
@@ -161,24 +264,53 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::answer_set::{Share, VARIANTS};
     use std::net::{IpAddr, Ipv4Addr};
 
     fn ip(last: u8) -> Address {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
     }
 
+    fn candidates(weights: &[u32], first: u8) -> Vec<Candidate> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &weight)| Candidate {
+                address: ip(first + i as u8),
+                weight,
+            })
+            .collect()
+    }
+
     fn answer(weights: &[u32], selection: Selection) -> Answer {
         Answer::Addresses {
-            candidates: weights
-                .iter()
-                .enumerate()
-                .map(|(i, &weight)| Candidate {
-                    address: ip(i as u8 + 1),
-                    weight,
-                })
-                .collect(),
+            candidates: candidates(weights, 1),
             selection,
+            backup: None,
         }
+    }
+
+    /// `primary` from 192.0.2.1, the backup tier (2) from 192.0.2.101.
+    fn shared(primary: &[u32], backup: &[u32], selection: Selection, millionths: u32) -> Answer {
+        Answer::Addresses {
+            candidates: candidates(primary, 1),
+            selection,
+            backup: Some(BackupShare {
+                tier: 2,
+                share: Share::from_millionths(millionths).unwrap(),
+                candidates: candidates(backup, 101),
+                selection,
+            }),
+        }
+    }
+
+    /// The share of `answers` answers, picked by query number as the DNS
+    /// server does, that contain `address`.
+    fn share_of(variants: &[Vec<Address>], address: Address, answers: usize) -> f64 {
+        let hits = (0..answers)
+            .filter(|seq| variants[seq % variants.len()].contains(&address))
+            .count();
+        hits as f64 / answers as f64
     }
 
     /// How often each address leads the variants.
@@ -331,5 +463,113 @@ mod tests {
         let mut r = SplitMix64(1);
         assert!((0..1000).all(|_| r.below(3) < 3));
         assert_eq!(SplitMix64(5).below(0), 0);
+    }
+
+    // ---- backup_share ----------------------------------------------------
+
+    #[test]
+    fn a_tenth_backup_share_is_ten_percent_of_ten_thousand_answers() {
+        for selection in [
+            Selection::Fixed,
+            Selection::RoundRobin { take: 1 },
+            Selection::Weighted { take: 1 },
+        ] {
+            let v = shared(&[1, 1], &[1], selection, 100_000).variants(VARIANTS, 3);
+            assert_eq!(v.len(), VARIANTS);
+            let share = share_of(&v, ip(101), 10_000);
+            assert!((share - 0.1).abs() <= 0.02, "{selection:?}: {share}");
+        }
+    }
+
+    #[test]
+    fn backup_variants_are_spread_among_the_preferred_ones() {
+        let v = shared(&[1], &[1], Selection::Fixed, 250_000).variants(8, 0);
+        let from_backup: Vec<bool> = v.iter().map(|a| a == &[ip(101)]).collect();
+        assert_eq!(from_backup, [false, false, true, false, false, false, true, false]);
+    }
+
+    #[test]
+    fn each_side_keeps_its_policy_within_its_share() {
+        let v = shared(&[3, 1], &[1, 1], Selection::Weighted { take: 1 }, 500_000).variants(64, 0);
+        let count = |a| v.iter().filter(|x| x[0] == ip(a)).count();
+        assert_eq!([count(1), count(2), count(101), count(102)], [24, 8, 16, 16]);
+        let rr = shared(&[1, 1, 1], &[1], Selection::RoundRobin { take: 3 }, 500_000).variants(6, 0);
+        let primary: Vec<&Vec<Address>> = rr.iter().filter(|a| a[0] != ip(101)).collect();
+        assert_eq!(
+            primary,
+            [
+                &vec![ip(1), ip(2), ip(3)],
+                &vec![ip(2), ip(3), ip(1)],
+                &vec![ip(3), ip(1), ip(2)]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_small_share_still_reaches_the_backup_and_a_large_one_leaves_some_preferred() {
+        let tiny = shared(&[1], &[1], Selection::Fixed, 1).variants(64, 0);
+        assert_eq!(tiny.iter().filter(|a| a == &&[ip(101)]).count(), 1);
+        let most = shared(&[1], &[1], Selection::Fixed, 999_999).variants(64, 0);
+        assert_eq!(most.iter().filter(|a| a == &&[ip(1)]).count(), 1);
+    }
+
+    #[test]
+    fn share_of_rounds_to_the_nearest_slot() {
+        let share = |m| Share::from_millionths(m).unwrap();
+        assert_eq!(share(100_000).of(64), 6);
+        assert_eq!(share(500_000).of(64), 32);
+        assert_eq!(Share::ALL.of(64), 64);
+        assert_eq!(Share::NONE.of(64), 0);
+        assert_eq!(share(1).of(1), 1);
+        assert_eq!(share(100_000).of(4096), 410);
+        assert!(Share::from_millionths(1_000_001).is_none());
+    }
+
+    // ---- consistent_hash -------------------------------------------------
+
+    #[test]
+    fn a_hashed_answer_has_one_variant_per_address_and_a_bucket_table() {
+        let a = answer(&[1, 1, 1], Selection::ConsistentHash);
+        assert_eq!(a.variants(64, 0), [vec![ip(1)], vec![ip(2)], vec![ip(3)]]);
+        let buckets = a.buckets().unwrap();
+        assert_eq!(buckets.len(), hash::BUCKETS);
+        for i in 0..3 {
+            let n = buckets.iter().filter(|&&b| b == i).count();
+            assert!((1200..=1540).contains(&n), "variant {i}: {n} buckets");
+        }
+        assert_eq!(answer(&[1], Selection::Fixed).buckets(), None);
+        assert_eq!(answer(&[], Selection::ConsistentHash).buckets(), None);
+    }
+
+    #[test]
+    fn an_address_leaving_moves_only_its_buckets() {
+        let before = answer(&[1, 1, 1, 1], Selection::ConsistentHash);
+        let mut three = candidates(&[1, 1, 1, 1], 1);
+        three.remove(1);
+        let after = Answer::Addresses {
+            candidates: three,
+            selection: Selection::ConsistentHash,
+            backup: None,
+        };
+        let addresses = |a: &Answer| -> Vec<Address> {
+            let variants = a.variants(64, 0);
+            a.buckets().unwrap().iter().map(|&i| variants[i as usize][0]).collect()
+        };
+        let (b, a) = (addresses(&before), addresses(&after));
+        let moved = (0..hash::BUCKETS).filter(|&i| b[i] != a[i]).count();
+        assert_eq!(moved, b.iter().filter(|&&x| x == ip(2)).count());
+        assert!((900..=1150).contains(&moved), "{moved}");
+    }
+
+    #[test]
+    fn a_hashed_backup_share_sends_its_share_of_buckets_to_the_backup() {
+        let a = shared(&[1, 1], &[1], Selection::ConsistentHash, 100_000);
+        let variants = a.variants(64, 0);
+        assert_eq!(variants, [vec![ip(1)], vec![ip(2)], vec![ip(101)]]);
+        let buckets = a.buckets().unwrap();
+        assert_eq!(buckets.iter().filter(|&&i| i == 2).count(), 410);
+        // The preferred buckets keep their address.
+        let alone = answer(&[1, 1], Selection::ConsistentHash).buckets().unwrap();
+        assert!((0..hash::BUCKETS).all(|b| buckets[b] == 2 || buckets[b] == alone[b]));
     }
 }

@@ -13,7 +13,8 @@
 //! and the passing of time ([`Verdicts::tick`], at
 //! [`Verdicts::next_deadline`]), and reports every change as a
 //! [`VerdictChange`]. Answer sets ([`super::answer_set`]) read the result
-//! through [`Verdicts::is_up`] only.
+//! through [`Verdicts::is_up`], or through [`super::guard`], which adds the
+//! correlated-failure breaker and the startup grace.
 
 mod damping;
 mod threshold;
@@ -115,6 +116,11 @@ pub struct EndpointSpec {
     /// here on start).
     pub initial_up: bool,
     pub damping: Option<Damping>,
+    /// The endpoint's failure group: endpoints that are expected to fail
+    /// together (one record name, one probed address) share it. Verdicts
+    /// ignore it; the correlated-failure breaker counts groups, not
+    /// endpoints.
+    pub group: u32,
 }
 
 /// Why a verdict is what it is.
@@ -179,12 +185,17 @@ pub struct Verdict {
     pub admin: Override,
     /// Flap damping holds the endpoint down until then.
     pub held_until: Option<Millis>,
+    /// Down only for want of results: the checks have not decided up yet
+    /// (the endpoint started down: `initial = "down"`), and none of them
+    /// has failed since the endpoint was configured. Answer sets may wait
+    /// for such an endpoint during the startup grace.
+    pub pending: bool,
     /// Per check, in the order of the endpoint's checks.
     pub evidence: Vec<CheckEvidence>,
 }
 
-/// A change of an endpoint's verdict: `up` flipped, or it became stale or
-/// fresh again.
+/// A change of an endpoint's verdict: `up` flipped, it became stale or
+/// fresh again, or it stopped being [pending](Verdict::pending).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct VerdictChange {
     pub endpoint: EndpointId,
@@ -431,6 +442,8 @@ struct Endpoint {
     grace_end: Millis,
     /// Whether the checks have ever decided.
     evidenced: bool,
+    /// Whether a check has failed since the endpoint was configured.
+    seen_failure: bool,
     /// The next moment after the last decision at which time alone may
     /// change the verdict (see [`Endpoint::next_deadline`]).
     deadline: Option<Millis>,
@@ -447,6 +460,7 @@ impl Endpoint {
             checks_up: spec.initial_up,
             admin: Override::Auto,
             held_until: None,
+            pending: false,
             evidence,
         };
         let mut endpoint = Endpoint {
@@ -455,8 +469,10 @@ impl Endpoint {
             verdict,
             flaps: Flaps::default(),
             evidenced: false,
+            seen_failure: false,
             deadline: None,
         };
+        endpoint.verdict.pending = endpoint.is_pending();
         endpoint.deadline = endpoint.next_deadline(now);
         endpoint
     }
@@ -495,6 +511,7 @@ impl Endpoint {
             spec,
             flaps,
             evidenced: previous.evidenced,
+            seen_failure: previous.seen_failure,
             // `reconfigure` re-decides at once, which sets it.
             deadline: None,
         }
@@ -508,6 +525,7 @@ impl Endpoint {
         };
         let params = self.spec.checks[i].params;
         let start_up = self.verdict.checks_up;
+        self.seen_failure |= !outcome.ok;
         let locations = &mut self.verdict.evidence[i].locations;
         match locations.binary_search_by_key(&outcome.location, |l| l.location) {
             Ok(j) if outcome.at < locations[j].last_at => return false,
@@ -522,7 +540,7 @@ impl Endpoint {
 
     /// Re-decides the verdict at `now`; the change, if there is one.
     fn step(&mut self, now: Millis) -> Option<VerdictChange> {
-        let (old, was_stale) = (self.verdict.up, self.verdict.stale);
+        let (old, was_stale, was_pending) = (self.verdict.up, self.verdict.stale, self.verdict.pending);
         self.flaps.release_if_due(now);
         match vote::endpoint_vote(&self.spec, &self.verdict.evidence, now) {
             Some(up) => {
@@ -550,8 +568,10 @@ impl Endpoint {
         self.verdict.up = up;
         self.verdict.reason = reason;
         self.verdict.held_until = held;
+        self.verdict.pending = self.is_pending();
         self.deadline = self.next_deadline(now);
-        (up != old || self.verdict.stale != was_stale).then_some(VerdictChange {
+        let changed = up != old || self.verdict.stale != was_stale || self.verdict.pending != was_pending;
+        changed.then_some(VerdictChange {
             endpoint: self.spec.id,
             old,
             new: up,
@@ -560,6 +580,14 @@ impl Endpoint {
             at: now,
             reason,
         })
+    }
+
+    /// Whether the endpoint is down only for want of results (see
+    /// [`Verdict::pending`]): an operator's drain or a damping hold is a
+    /// reason, not a want.
+    fn is_pending(&self) -> bool {
+        let waiting = matches!(self.verdict.reason, VerdictReason::Initial | VerdictReason::Checks);
+        waiting && !self.verdict.up && !self.seen_failure && !self.spec.checks.is_empty()
     }
 
     /// The next moment after `now` at which time alone may change this

@@ -25,6 +25,7 @@ fn endpoint(id: u32, checks: &[u32]) -> EndpointSpec {
         quorum: 1,
         initial_up: true,
         damping: None,
+        group: id,
     }
 }
 
@@ -87,6 +88,48 @@ fn initial_down_needs_rise_successes() {
     let changes = feed(&mut v, 0, 0, SECOND, &[true, true]);
     assert_eq!(changes.len(), 1);
     assert_eq!((changes[0].new, changes[0].at), (true, 2 * SECOND));
+}
+
+#[test]
+fn an_endpoint_starting_down_is_pending_until_its_checks_decide_or_fail() {
+    let mut spec = endpoint(0, &[0]);
+    spec.initial_up = false;
+    let mut v = one(spec.clone());
+    assert!(verdict(&v).pending);
+    // One success of rise = 2: still down only for want of results.
+    assert!(feed(&mut v, 0, 0, SECOND, &[true]).is_empty());
+    assert!(verdict(&v).pending && !verdict(&v).up);
+    let changes = feed(&mut v, 0, 0, 2 * SECOND, &[true]);
+    assert!(changes[0].flipped() && !verdict(&v).pending);
+    // A failure is evidence: no longer pending, though the verdict stays
+    // down; reported so that answer sets stop waiting.
+    let mut v = one(spec);
+    let changes = feed(&mut v, 0, 0, SECOND, &[false]);
+    assert_eq!(changes.len(), 1);
+    assert!(!changes[0].flipped() && !verdict(&v).pending);
+}
+
+#[test]
+fn an_endpoint_starting_up_or_drained_or_unchecked_is_not_pending() {
+    let mut v = one(endpoint(0, &[0]));
+    assert!(!verdict(&v).pending);
+    let mut down = endpoint(0, &[0]);
+    down.initial_up = false;
+    v = one(down.clone());
+    v.set_override(EndpointId(0), Override::Drain, 0).unwrap();
+    assert!(!verdict(&v).pending);
+    down.checks.clear();
+    assert!(!verdict(&one(down)).pending);
+}
+
+#[test]
+fn reconfigure_keeps_whether_a_check_has_failed() {
+    let mut down = endpoint(0, &[0]);
+    down.initial_up = false;
+    let mut v = one(down.clone());
+    feed(&mut v, 0, 0, SECOND, &[false]);
+    assert!(v.reconfigure(vec![down], 2 * SECOND).unwrap().is_empty());
+    assert!(!verdict(&v).pending);
 }
 
 #[test]

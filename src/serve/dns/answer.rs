@@ -37,7 +37,9 @@ pub fn respond(snapshot: &Snapshot, packet: &[u8], transport: Transport, seq: u3
     match query::parse(packet) {
         Ok(q) => Some(answer(snapshot, &q, transport, seq, out)),
         Err(Reject::Drop) => None,
-        Err(Reject::Error { rcode, question_end }) => Some(error_reply(packet, rcode, question_end, snapshot.edns_udp_size, out)),
+        Err(Reject::Error { rcode, question_end }) => {
+            Some(error_reply(packet, rcode, question_end, snapshot.edns_udp_size, out))
+        }
     }
 }
 
@@ -49,7 +51,11 @@ fn error_reply(packet: &[u8], rcode: u16, question_end: Option<usize>, udp_size:
     let query_flags = u16::from_be_bytes([packet[2], packet[3]]);
     // RD has a meaning only for QUERY (RFC 8906 §8.1.4): an unknown
     // opcode gets the header back with QR, opcode and rcode only.
-    let keep = if query_flags & flags::OPCODE_MASK == 0 { flags::RD } else { 0 };
+    let keep = if query_flags & flags::OPCODE_MASK == 0 {
+        flags::RD
+    } else {
+        0
+    };
     let reply_flags = flags::QR | (query_flags & (flags::OPCODE_MASK | keep)) | rcode;
     out[2..4].copy_from_slice(&reply_flags.to_be_bytes());
     let qdcount = u16::from(question_end.is_some());

@@ -7,14 +7,16 @@
 //! The loop loads the current snapshot once per batch (lock-free), answers
 //! each datagram in its own receive buffer, and never blocks on anything
 //! but the socket. Each worker counts its batches so the batching can be
-//! measured (logged at shutdown).
+//! measured (logged at shutdown), and publishes its running totals once per
+//! batch into its own [`LiveStats`], which metrics scrapes sum: no lock and
+//! no shared write on the query path.
 
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -44,6 +46,25 @@ pub struct WorkerStats {
     pub fast: u64,
     pub general: u64,
     pub dropped: u64,
+}
+
+/// One worker's running totals for metrics: written by that worker alone,
+/// with plain stores once per batch, read by scrapes. Aligned to its own
+/// cache lines so that workers never write to a shared one.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct LiveStats {
+    pub datagrams: AtomicU64,
+    /// Answered in place from prebuilt answers.
+    pub fast: AtomicU64,
+    /// Answered by the general path.
+    pub general: AtomicU64,
+    /// Not answered: truncated on receipt, unparseable, or refused by the
+    /// kernel on send.
+    pub dropped: AtomicU64,
+    /// Replies by the RCODE in their header (RFC 1035 §4.1.1; an extended
+    /// rcode counts under its low four bits).
+    pub rcodes: [AtomicU64; 16],
 }
 
 impl WorkerStats {
@@ -124,25 +145,36 @@ fn pin_to_cpu(cpu: usize) {
     }
 }
 
+/// A started worker: its thread (which returns its counters when it
+/// stops) and its live counters.
+#[derive(Debug)]
+pub struct Spawned {
+    pub thread: JoinHandle<WorkerStats>,
+    pub live: Arc<LiveStats>,
+}
+
 /// Starts one worker thread per socket.
 pub fn spawn(
     sockets: Vec<Socket>,
     snapshot: SharedSnapshot,
     stop: Arc<AtomicBool>,
     first_cpu: usize,
-) -> io::Result<Vec<JoinHandle<WorkerStats>>> {
+) -> io::Result<Vec<Spawned>> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     sockets
         .into_iter()
         .enumerate()
         .map(|(i, socket)| {
             let (snapshot, stop) = (snapshot.clone(), stop.clone());
-            std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || {
+            let live = Arc::new(LiveStats::default());
+            let worker = Worker::new(socket, live.clone());
+            let thread = std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || {
                 if cpus > 1 {
                     pin_to_cpu((first_cpu + i) % cpus);
                 }
-                Worker::new(socket).run(&snapshot, &stop)
-            })
+                worker.run(&snapshot, &stop)
+            })?;
+            Ok(Spawned { thread, live })
         })
         .collect()
 }
@@ -161,6 +193,9 @@ struct Worker {
     out_hdrs: Vec<libc::mmsghdr>,
     scratch: Vec<u8>,
     stats: WorkerStats,
+    /// Replies by rcode, published with `stats` into `live`.
+    rcodes: [u64; 16],
+    live: Arc<LiveStats>,
     /// Numbers the datagrams: picks variants of health-checked answers.
     seq: u32,
 }
@@ -170,7 +205,7 @@ struct Worker {
 unsafe impl Send for Worker {}
 
 impl Worker {
-    fn new(socket: Socket) -> Worker {
+    fn new(socket: Socket, live: Arc<LiveStats>) -> Worker {
         let needs_pktinfo = socket
             .local_addr()
             .ok()
@@ -197,6 +232,8 @@ impl Worker {
             out_hdrs: vec![hdr; BATCH],
             scratch: vec![0; u16::MAX as usize],
             stats: WorkerStats::default(),
+            rcodes: [0; 16],
+            live,
             seq: 0,
         }
     }
@@ -243,14 +280,29 @@ impl Worker {
             let mut out = 0;
             for i in 0..n {
                 if let Some(len) = self.answer_one(&current, i) {
+                    self.rcodes[usize::from(self.bufs[i][3] & 0x0f)] += 1;
                     self.queue_reply(i, out, len);
                     out += 1;
                 }
             }
             self.send(fd, out);
             self.reset_receive(n);
+            self.publish();
         }
         self.stats
+    }
+
+    /// Stores the running totals where metrics read them: this worker is
+    /// their only writer, so plain stores suffice.
+    fn publish(&self) {
+        let live = &self.live;
+        live.datagrams.store(self.stats.datagrams, Ordering::Relaxed);
+        live.fast.store(self.stats.fast, Ordering::Relaxed);
+        live.general.store(self.stats.general, Ordering::Relaxed);
+        live.dropped.store(self.stats.dropped, Ordering::Relaxed);
+        for (total, &count) in live.rcodes.iter().zip(&self.rcodes) {
+            total.store(count, Ordering::Relaxed);
+        }
     }
 
     /// Answers datagram `i` in its buffer; `None` to drop it.

@@ -1,0 +1,539 @@
+//! The API's memory of recent events: a ring buffer fed by the health
+//! engine's event stream, read by `GET /v1/events`, and the last result of
+//! every check, which endpoint views show as evidence.
+//!
+//! Every check result is an event, far too many to keep: the ring keeps
+//! answer, verdict, override and certificate events, and a check result
+//! only when it differs from the one before it (the first result, and each
+//! change between ok and failing). The last result of each check is kept
+//! aside, whatever it was, and every event is counted for metrics
+//! ([`Counts`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use super::views::{record_matches, timestamp};
+use crate::decide::verdict::Override;
+use crate::publish::event::{AnswerText, Event, EventKind};
+
+/// The last result of one check of one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastCheck {
+    pub ok: bool,
+    pub at: SystemTime,
+    pub latency: Duration,
+    pub detail: String,
+}
+
+/// Recent events, numbered from 1 in the order they happened.
+#[derive(Debug)]
+pub struct EventLog {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_id: u64,
+    ring: VecDeque<(u64, Event)>,
+    /// Keyed by (endpoint, check).
+    last_checks: HashMap<(String, String), LastCheck>,
+    /// Events the stream dropped because this log fell behind.
+    missed: u64,
+    counts: Counts,
+}
+
+/// Every event the log has taken, counted: what metrics report.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    /// By kind, in the order of [`KINDS`].
+    pub kinds: [u64; KINDS.len()],
+    /// Answer changes by record.
+    pub answer_changes: HashMap<String, u64>,
+    /// Results and latency by (endpoint, check).
+    pub checks: HashMap<(String, String), CheckCounts>,
+    pub missed: u64,
+}
+
+/// The results of one check of one endpoint.
+#[derive(Debug, Clone)]
+pub struct CheckCounts {
+    pub ok: u64,
+    pub failed: u64,
+    /// Seconds, from 1 ms to about 16 s.
+    pub latency: Histogram,
+}
+
+impl Default for CheckCounts {
+    fn default() -> CheckCounts {
+        CheckCounts {
+            ok: 0,
+            failed: 0,
+            latency: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+        }
+    }
+}
+
+/// Which events a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only events numbered below this (the next page of older events).
+    pub before: Option<u64>,
+    /// Only events numbered above this (new since the last look).
+    pub after: Option<u64>,
+    /// Only events at or after this time.
+    pub since: Option<SystemTime>,
+    /// Answer events of this record (`NAME` or `NAME/TYPE`).
+    pub record: Option<String>,
+    /// Check, verdict, override and certificate events of this endpoint,
+    /// and breaker events that name it.
+    pub endpoint: Option<String>,
+    /// One of [`KINDS`].
+    pub kind: Option<String>,
+    pub limit: usize,
+}
+
+/// The kinds of event, as `kind` names them.
+pub const KINDS: [&str; 6] = ["check", "verdict", "answer", "certificate", "override", "breaker"];
+
+/// One page of events, newest first.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub events: Vec<EventView>,
+    /// `before=` for the next (older) page, when there may be one.
+    pub next_before: Option<u64>,
+    /// The number of the newest event kept, for `after=` when polling.
+    pub latest: u64,
+    /// Events lost because the log fell behind the stream (never, unless
+    /// the control runtime is starved).
+    pub missed: u64,
+}
+
+impl EventLog {
+    pub fn new(capacity: usize) -> EventLog {
+        EventLog {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Takes one event from the stream.
+    pub fn record(&self, event: Event) {
+        let mut inner = self.inner.lock().expect("event log lock");
+        inner.counts.count(&event.kind);
+        if let EventKind::Check {
+            endpoint,
+            check,
+            ok,
+            detail,
+            latency,
+        } = &event.kind
+        {
+            let last = LastCheck {
+                ok: *ok,
+                at: event.at,
+                latency: *latency,
+                detail: detail.clone(),
+            };
+            let previous = inner.last_checks.insert((endpoint.clone(), check.clone()), last);
+            if previous.is_some_and(|p| p.ok == *ok) {
+                return;
+            }
+        }
+        inner.next_id += 1;
+        let id = inner.next_id;
+        if inner.ring.len() == self.capacity {
+            inner.ring.pop_front();
+        }
+        inner.ring.push_back((id, event));
+    }
+
+    fn missed(&self, n: u64) {
+        let mut inner = self.inner.lock().expect("event log lock");
+        inner.missed += n;
+        inner.counts.missed += n;
+    }
+
+    /// Every event taken so far, counted.
+    pub fn counts(&self) -> Counts {
+        self.inner.lock().expect("event log lock").counts.clone()
+    }
+
+    /// The last result of `check` on `endpoint`.
+    pub fn last_check(&self, endpoint: &str, check: &str) -> Option<LastCheck> {
+        let inner = self.inner.lock().expect("event log lock");
+        inner
+            .last_checks
+            .get(&(endpoint.to_string(), check.to_string()))
+            .cloned()
+    }
+
+    /// The newest events that pass `filter`, at most `filter.limit`.
+    pub fn page(&self, filter: &Filter) -> Page {
+        let inner = self.inner.lock().expect("event log lock");
+        let mut matching = inner.ring.iter().rev().filter(|(id, event)| passes(*id, event, filter));
+        let events: Vec<EventView> = matching
+            .by_ref()
+            .take(filter.limit)
+            .map(|(id, event)| EventView::of(*id, event))
+            .collect();
+        let more = matching.next().is_some();
+        Page {
+            next_before: events.last().filter(|_| more).map(|e| e.id),
+            events,
+            latest: inner.next_id,
+            missed: inner.missed,
+        }
+    }
+}
+
+impl Counts {
+    fn count(&mut self, kind: &EventKind) {
+        let i = KINDS
+            .iter()
+            .position(|k| *k == kind_name(kind))
+            .expect("every kind is listed");
+        self.kinds[i] += 1;
+        match kind {
+            EventKind::Answer { record, .. } => *self.answer_changes.entry(record.clone()).or_default() += 1,
+            EventKind::Check {
+                endpoint,
+                check,
+                ok,
+                latency,
+                ..
+            } => {
+                let counts = self.checks.entry((endpoint.clone(), check.clone())).or_default();
+                if *ok {
+                    counts.ok += 1;
+                } else {
+                    counts.failed += 1;
+                }
+                counts.latency.observe(latency.as_secs_f64());
+            }
+            _ => {}
+        }
+    }
+}
+
+fn passes(id: u64, event: &Event, filter: &Filter) -> bool {
+    filter.before.is_none_or(|b| id < b)
+        && filter.after.is_none_or(|a| id > a)
+        && filter.since.is_none_or(|s| event.at >= s)
+        && filter.kind.as_deref().is_none_or(|k| k == kind_name(&event.kind))
+        && filter.record.as_deref().is_none_or(|r| about_record(&event.kind, r))
+        && filter
+            .endpoint
+            .as_deref()
+            .is_none_or(|e| about_endpoint(&event.kind, e))
+}
+
+/// Whether an event is about the record `asked` names.
+fn about_record(kind: &EventKind, asked: &str) -> bool {
+    matches!(kind, EventKind::Answer { record, .. } if record_matches(record, asked))
+}
+
+/// Whether an event is about the endpoint `name`.
+fn about_endpoint(kind: &EventKind, name: &str) -> bool {
+    match kind {
+        EventKind::Check { endpoint, .. }
+        | EventKind::Verdict { endpoint, .. }
+        | EventKind::Certificate { endpoint, .. }
+        | EventKind::Override { endpoint, .. } => endpoint == name,
+        EventKind::Breaker { endpoints, .. } => endpoints.iter().any(|e| e == name),
+        EventKind::Answer { .. } => false,
+    }
+}
+
+fn kind_name(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Check { .. } => "check",
+        EventKind::Verdict { .. } => "verdict",
+        EventKind::Answer { .. } => "answer",
+        EventKind::Certificate { .. } => "certificate",
+        EventKind::Override { .. } => "override",
+        EventKind::Breaker { .. } => "breaker",
+    }
+}
+
+/// Feeds the log from the event stream until shutdown.
+pub async fn follow(log: Arc<EventLog>, mut events: broadcast::Receiver<Event>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => log.record(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "the API's event log fell behind; some events are not in /v1/events");
+                    log.missed(n);
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// An event as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub id: u64,
+    pub at: String,
+    #[serde(flatten)]
+    pub detail: Detail,
+    /// The event in one line, as the log writes it.
+    pub message: String,
+}
+
+/// What happened, by kind.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Detail {
+    Check {
+        endpoint: String,
+        check: String,
+        ok: bool,
+        detail: String,
+        latency_ms: f64,
+    },
+    Verdict {
+        endpoint: String,
+        up: bool,
+        reason: String,
+    },
+    Answer {
+        record: String,
+        old: AnswerView,
+        new: AnswerView,
+        cause: String,
+    },
+    Certificate {
+        endpoint: String,
+        check: String,
+        days_left: i64,
+    },
+    Override {
+        endpoint: String,
+        mode: Override,
+        reason: String,
+        by: String,
+        until: Option<String>,
+    },
+    /// The correlated-failure breaker tripped or closed.
+    Breaker {
+        tripped: bool,
+        groups_down: usize,
+        groups: usize,
+        endpoints: Vec<String>,
+        by_operator: bool,
+    },
+}
+
+/// An answer in an answer event.
+#[derive(Debug, Serialize)]
+pub struct AnswerView {
+    pub addresses: Vec<std::net::IpAddr>,
+    /// `NODATA` or `SERVFAIL` instead of addresses.
+    pub negative: Option<&'static str>,
+    pub ttl: u32,
+    pub tier: Option<u8>,
+}
+
+impl From<&AnswerText> for AnswerView {
+    fn from(a: &AnswerText) -> AnswerView {
+        AnswerView {
+            addresses: a.addresses.clone(),
+            negative: a.negative,
+            ttl: a.ttl,
+            tier: a.tier,
+        }
+    }
+}
+
+impl EventView {
+    fn of(id: u64, event: &Event) -> EventView {
+        let detail = match event.kind.clone() {
+            EventKind::Check {
+                endpoint,
+                check,
+                ok,
+                detail,
+                latency,
+            } => Detail::Check {
+                endpoint,
+                check,
+                ok,
+                detail,
+                latency_ms: latency.as_secs_f64() * 1e3,
+            },
+            EventKind::Verdict { endpoint, up, reason } => Detail::Verdict { endpoint, up, reason },
+            EventKind::Answer {
+                record,
+                old,
+                new,
+                cause,
+            } => Detail::Answer {
+                record,
+                old: (&old).into(),
+                new: (&new).into(),
+                cause,
+            },
+            EventKind::Certificate {
+                endpoint,
+                check,
+                days_left,
+            } => Detail::Certificate {
+                endpoint,
+                check,
+                days_left,
+            },
+            EventKind::Override { endpoint, admin, audit } => Detail::Override {
+                endpoint,
+                mode: admin,
+                reason: audit.reason,
+                by: audit.by,
+                until: audit.until.map(timestamp),
+            },
+            EventKind::Breaker {
+                tripped,
+                groups_down,
+                groups,
+                endpoints,
+                by_operator,
+            } => Detail::Breaker {
+                tripped,
+                groups_down,
+                groups,
+                endpoints,
+                by_operator,
+            },
+        };
+        EventView {
+            id,
+            at: timestamp(event.at),
+            detail,
+            message: event.kind.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(endpoint: &str, ok: bool) -> Event {
+        Event {
+            at: SystemTime::now(),
+            kind: EventKind::Check {
+                endpoint: endpoint.into(),
+                check: "web".into(),
+                ok,
+                detail: "HTTP 200".into(),
+                latency: Duration::from_millis(2),
+            },
+        }
+    }
+
+    fn verdict(endpoint: &str, up: bool) -> Event {
+        Event {
+            at: SystemTime::now(),
+            kind: EventKind::Verdict {
+                endpoint: endpoint.into(),
+                up,
+                reason: "Checks".into(),
+            },
+        }
+    }
+
+    fn all(limit: usize) -> Filter {
+        Filter {
+            limit,
+            ..Filter::default()
+        }
+    }
+
+    #[test]
+    fn keeps_check_results_only_when_they_change_but_remembers_the_last() {
+        let log = EventLog::new(100);
+        for ok in [true, true, false, false, true] {
+            log.record(check("a", ok));
+        }
+        let page = log.page(&all(10));
+        assert_eq!(page.events.len(), 3);
+        assert_eq!(page.latest, 3);
+        assert!(log.last_check("a", "web").unwrap().ok);
+        assert!(log.last_check("a", "other").is_none());
+    }
+
+    #[test]
+    fn pages_newest_first_and_drops_the_oldest_beyond_capacity() {
+        let log = EventLog::new(5);
+        for i in 0..8 {
+            log.record(verdict("a", i % 2 == 0));
+        }
+        let first = log.page(&all(3));
+        let ids: Vec<u64> = first.events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [8, 7, 6]);
+        assert_eq!(first.next_before, Some(6));
+        let second = log.page(&Filter {
+            before: first.next_before,
+            ..all(3)
+        });
+        let ids: Vec<u64> = second.events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [5, 4]);
+        assert_eq!(second.next_before, None);
+    }
+
+    #[test]
+    fn every_kind_is_counted_and_a_breaker_event_is_found_by_its_endpoints() {
+        let log = EventLog::new(100);
+        log.record(check("a", true));
+        log.record(check("a", true));
+        log.record(Event {
+            at: SystemTime::now(),
+            kind: EventKind::Breaker {
+                tripped: true,
+                groups_down: 2,
+                groups: 3,
+                endpoints: vec!["a".into(), "b".into()],
+                by_operator: false,
+            },
+        });
+        let counts = log.counts();
+        assert_eq!(counts.kinds, [2, 0, 0, 0, 0, 1]);
+        assert_eq!(counts.checks[&("a".to_string(), "web".to_string())].ok, 2);
+        let page = log.page(&Filter {
+            endpoint: Some("b".into()),
+            ..all(10)
+        });
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(serde_json::to_value(&page.events[0]).unwrap()["kind"], "breaker");
+    }
+
+    #[test]
+    fn filters_by_endpoint_kind_and_after() {
+        let log = EventLog::new(100);
+        log.record(verdict("a", false));
+        log.record(verdict("b", false));
+        log.record(check("a", true));
+        let by_endpoint = log.page(&Filter {
+            endpoint: Some("a".into()),
+            ..all(10)
+        });
+        assert_eq!(by_endpoint.events.len(), 2);
+        let by_kind = log.page(&Filter {
+            kind: Some("verdict".into()),
+            after: Some(1),
+            ..all(10)
+        });
+        assert_eq!(by_kind.events.len(), 1);
+        assert_eq!(by_kind.events[0].id, 2);
+        let json = serde_json::to_value(&by_kind.events[0]).unwrap();
+        assert_eq!(json["kind"], "verdict");
+        assert_eq!(json["endpoint"], "b");
+    }
+}

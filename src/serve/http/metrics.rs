@@ -1,0 +1,326 @@
+//! Prometheus metrics at `/metrics` (`prometheus-client`): OpenMetrics text
+//! for a client that accepts it (Prometheus asks for it), else the classic
+//! Prometheus text format (what `promtool check metrics` and older tools
+//! read):
+//! what the health engine decided (tiers, verdicts, overrides), what
+//! changed (answer changes, events, check results and latency), the SOA
+//! serials, and the DNS queries the UDP workers answered.
+//!
+//! Nothing is kept up to date for metrics' sake: a scrape asks the health
+//! engine for its status, reads the event log's counts, and sums the UDP
+//! workers' own counters (each written by its worker alone, once per
+//! batch), so the query path takes no lock and no shared write.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::error::ApiError;
+use super::events::{Counts, KINDS};
+use super::overrides::mode_name;
+use super::routes::Api;
+use crate::app::health::Status;
+use crate::decide::verdict::Override;
+
+/// The content type of OpenMetrics text (OpenMetrics 1.0 §"Overall").
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The classic Prometheus text exposition format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The UDP workers' totals, summed.
+#[derive(Debug, Default)]
+struct Udp {
+    datagrams: u64,
+    fast: u64,
+    general: u64,
+    dropped: u64,
+    rcodes: [u64; 16],
+}
+
+/// Everything one scrape reports, read at its start.
+#[derive(Debug)]
+struct Scrape {
+    status: Status,
+    serials: Vec<(String, u32)>,
+    counts: Counts,
+    udp: Udp,
+}
+
+pub async fn scrape(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let status = api.status().await?;
+    let snapshot = api.0.snapshot.load();
+    let serials = snapshot
+        .zones
+        .iter()
+        .map(|z| (z.apex.to_string(), snapshot.serial(z.index)))
+        .collect();
+    let mut udp = Udp::default();
+    for live in &api.0.udp {
+        udp.datagrams += live.datagrams.load(Ordering::Relaxed);
+        udp.fast += live.fast.load(Ordering::Relaxed);
+        udp.general += live.general.load(Ordering::Relaxed);
+        udp.dropped += live.dropped.load(Ordering::Relaxed);
+        for (sum, count) in udp.rcodes.iter_mut().zip(&live.rcodes) {
+            *sum += count.load(Ordering::Relaxed);
+        }
+    }
+    let scrape = Scrape {
+        status,
+        serials,
+        counts: api.0.log.counts(),
+        udp,
+    };
+    let mut registry = Registry::with_prefix("lifeline");
+    registry.register_collector(Box::new(scrape));
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let mut text = String::new();
+    let (encoded, content_type) = if openmetrics {
+        (
+            prometheus_client::encoding::text::encode(&mut text, &registry),
+            OPENMETRICS,
+        )
+    } else {
+        (
+            prometheus_client::encoding::prometheus_text::encode(&mut text, &registry),
+            PROMETHEUS_TEXT,
+        )
+    };
+    // Writing into a String cannot fail, and every name and label is ours.
+    encoded.expect("metrics encode into a String");
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+}
+
+/// Writes one metric family: a descriptor, then one value per label set.
+fn family<'a, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    kind: MetricType,
+    values: impl IntoIterator<Item = (Vec<(&'a str, String)>, M)>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, unit, kind)?;
+    for (labels, value) in values {
+        value.encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge(v: impl Into<i64>) -> ConstGauge {
+    ConstGauge::new(v.into())
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.records(&mut encoder)?;
+        self.endpoints(&mut encoder)?;
+        self.events(&mut encoder)?;
+        self.dns(&mut encoder)
+    }
+}
+
+impl Scrape {
+    fn records(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let records = &self.status.records;
+        let by_record = |f: fn(&crate::decide::answer_set::AnswerSet) -> i64| {
+            records
+                .iter()
+                .map(move |r| (vec![("record", r.name.clone())], gauge(f(&r.answer))))
+        };
+        family(
+            e,
+            "record_tier",
+            "The tier a health-checked record answers from (1 is preferred); 0 when every endpoint is down.",
+            None,
+            MetricType::Gauge,
+            by_record(|a| a.tier.map_or(0, i64::from)),
+        )?;
+        family(
+            e,
+            "record_failed_over",
+            "1 while a record does not answer from its best tier.",
+            None,
+            MetricType::Gauge,
+            by_record(|a| i64::from(a.cause.failed_over)),
+        )?;
+        family(
+            e,
+            "record_degraded",
+            "1 while an endpoint of the tier a record answers from is down.",
+            None,
+            MetricType::Gauge,
+            by_record(|a| i64::from(a.cause.degraded)),
+        )?;
+        family(
+            e,
+            "zone_serial",
+            "The SOA serial each zone is served with; it moves with every answer change.",
+            None,
+            MetricType::Gauge,
+            self.serials
+                .iter()
+                .map(|(zone, serial)| (vec![("zone", zone.clone())], gauge(*serial))),
+        )
+    }
+
+    fn endpoints(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let verdicts: Vec<(&str, &crate::decide::verdict::Verdict)> = self
+            .status
+            .endpoints
+            .iter()
+            .filter_map(|ep| Some((ep.name.as_str(), ep.verdict.as_ref()?)))
+            .collect();
+        let by_endpoint = |f: fn(&crate::decide::verdict::Verdict) -> bool| {
+            verdicts
+                .iter()
+                .map(move |(name, v)| (vec![("endpoint", name.to_string())], gauge(f(v))))
+        };
+        family(
+            e,
+            "endpoint_up",
+            "The verdict answers use: 1 up, 0 down.",
+            None,
+            MetricType::Gauge,
+            by_endpoint(|v| v.up),
+        )?;
+        family(
+            e,
+            "endpoint_stale",
+            "1 while no check result is fresh and the verdict holds its last value.",
+            None,
+            MetricType::Gauge,
+            by_endpoint(|v| v.stale),
+        )?;
+        let modes = [Override::Auto, Override::Drain, Override::ForceUp];
+        family(
+            e,
+            "endpoint_override",
+            "The operator's override of each endpoint: 1 for the mode in force.",
+            None,
+            MetricType::Gauge,
+            verdicts.iter().flat_map(|(name, v)| {
+                modes.iter().map(move |&mode| {
+                    let labels = vec![("endpoint", name.to_string()), ("mode", mode_name(mode).to_string())];
+                    (labels, gauge(v.admin == mode))
+                })
+            }),
+        )
+    }
+
+    fn events(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let c = &self.counts;
+        family(
+            e,
+            "answer_changes",
+            "Changes of a record's answer.",
+            None,
+            MetricType::Counter,
+            c.answer_changes
+                .iter()
+                .map(|(record, n)| (vec![("record", record.clone())], ConstCounter::new(*n))),
+        )?;
+        family(
+            e,
+            "events",
+            "Events by kind, check results included.",
+            None,
+            MetricType::Counter,
+            KINDS
+                .iter()
+                .zip(c.kinds)
+                .map(|(kind, n)| (vec![("kind", kind.to_string())], ConstCounter::new(n))),
+        )?;
+        family(
+            e,
+            "check_results",
+            "Check results by endpoint, check and result.",
+            None,
+            MetricType::Counter,
+            c.checks.iter().flat_map(|((endpoint, check), counts)| {
+                [("ok", counts.ok), ("fail", counts.failed)].map(|(result, n)| {
+                    let labels = vec![
+                        ("endpoint", endpoint.clone()),
+                        ("check", check.clone()),
+                        ("result", result.to_string()),
+                    ];
+                    (labels, ConstCounter::new(n))
+                })
+            }),
+        )?;
+        family(
+            e,
+            "check_latency",
+            "How long each check run took.",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+            c.checks.iter().map(|((endpoint, check), counts)| {
+                let labels = vec![("endpoint", endpoint.clone()), ("check", check.clone())];
+                (labels, counts.latency.clone())
+            }),
+        )
+    }
+
+    fn dns(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let u = &self.udp;
+        family(
+            e,
+            "dns_udp_queries",
+            "Datagrams the UDP workers received.",
+            None,
+            MetricType::Counter,
+            [(Vec::new(), ConstCounter::new(u.datagrams))],
+        )?;
+        family(
+            e,
+            "dns_udp_answers",
+            "UDP queries answered, by path: fast (prebuilt, in place) or general.",
+            None,
+            MetricType::Counter,
+            [("fast", u.fast), ("general", u.general)]
+                .map(|(path, n)| (vec![("path", path.to_string())], ConstCounter::new(n))),
+        )?;
+        family(
+            e,
+            "dns_udp_dropped",
+            "UDP datagrams not answered: truncated, unparseable, or refused by the kernel on send.",
+            None,
+            MetricType::Counter,
+            [(Vec::new(), ConstCounter::new(u.dropped))],
+        )?;
+        family(
+            e,
+            "dns_udp_replies",
+            "UDP replies by the RCODE in their header.",
+            None,
+            MetricType::Counter,
+            u.rcodes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &n)| n > 0)
+                .map(|(rcode, &n)| (vec![("rcode", rcode_name(rcode))], ConstCounter::new(n))),
+        )
+    }
+}
+
+/// The names of the header rcodes (RFC 1035 §4.1.1, RFC 6895 §2.3);
+/// `RCODE12` and so on for the unassigned ones.
+fn rcode_name(rcode: usize) -> String {
+    const NAMES: [&str; 11] = [
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+        "NOTZONE",
+    ];
+    NAMES
+        .get(rcode)
+        .map_or_else(|| format!("RCODE{rcode}"), |n| n.to_string())
+}

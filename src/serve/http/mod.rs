@@ -1,0 +1,127 @@
+//! The HTTP API (DESIGN.md §6): JSON under `/v1/` on what Lifeline decided
+//! and why, and the operator's levers: overrides, failback, reload.
+//!
+//! ```text
+//!  health engine ──status / override / failback──► routes ──► JSON views
+//!        │                                            ▲
+//!        └── event stream ──► EventLog (ring) ────────┘  /v1/events, last check results
+//! ```
+//!
+//! The API asks the health engine (its decide task) for everything it
+//! shows and sends it every change, so it never holds decide state of its
+//! own beyond the notes of overrides ([`overrides`]). It runs on the
+//! control runtime and never touches the DNS query path: Prometheus
+//! metrics (`/metrics`, [`metrics`]) sum the UDP workers' own counters at
+//! scrape time. `client` is the other side, used by the `lifeline` CLI.
+
+pub mod client;
+mod error;
+mod events;
+mod metrics;
+mod overrides;
+mod routes;
+mod views;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::{broadcast, watch};
+
+pub use self::error::ApiError;
+pub use self::routes::{OPENAPI, Route, routes};
+use crate::app::health::Health;
+use crate::config::api::ApiToken;
+use crate::config::limits;
+use crate::publish::event::Event;
+use crate::publish::snapshot::SharedSnapshot;
+use crate::serve::dns::udp::LiveStats;
+
+/// Reloads the configuration (what SIGHUP does), for `POST /v1/reload`.
+pub type Reload = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> + Send + Sync>;
+
+/// The environment variable the server takes its API token from; it wins
+/// over `[api] token_file`.
+pub const TOKEN_ENV: &str = "LIFELINE_API_TOKEN";
+
+/// What the API needs from the running server.
+pub struct Parts {
+    pub health: Arc<Health>,
+    pub snapshot: SharedSnapshot,
+    pub reload: Reload,
+    /// Subscribed as early as possible, so that no event is missed.
+    pub events: broadcast::Receiver<Event>,
+    /// From `[api] token_file`; [`TOKEN_ENV`] wins over it.
+    pub token: Option<ApiToken>,
+    /// The UDP workers' live counters, summed by metrics scrapes.
+    pub udp: Vec<Arc<LiveStats>>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{TOKEN_ENV}: {0}")]
+    Token(String),
+    #[error("binding the API to {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// The token writes need: [`TOKEN_ENV`] if set, else the configured one.
+pub fn token(configured: Option<ApiToken>) -> Result<Option<ApiToken>, StartError> {
+    match std::env::var(TOKEN_ENV) {
+        Ok(text) if !text.is_empty() => ApiToken::try_new(&text).map(Some).map_err(StartError::Token),
+        _ => Ok(configured),
+    }
+}
+
+/// Binds `listen` and serves the API until shutdown; returns the address
+/// bound (port 0 resolved). Must be called inside the control runtime.
+pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError> {
+    let bind_error = |source| StartError::Bind { addr: listen, source };
+    let listener = std::net::TcpListener::bind(listen).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    let token = token(parts.token)?;
+    if token.is_none() {
+        tracing::warn!(
+            "the API is read-only: set {TOKEN_ENV} or [api] token_file to allow overrides, failback and reload"
+        );
+    }
+    if !bound.ip().is_loopback() {
+        tracing::warn!(%bound, "the API listens beyond loopback; reads need no token");
+    }
+    let log = Arc::new(events::EventLog::new(limits::API_EVENTS_KEPT));
+    tokio::spawn(events::follow(log.clone(), parts.events, parts.shutdown.clone()));
+    let api = routes::Api(Arc::new(routes::Shared {
+        overrides: Arc::new(overrides::Overrides::new(parts.health.clone())),
+        health: parts.health,
+        snapshot: parts.snapshot,
+        reload: parts.reload,
+        token,
+        log,
+        udp: parts.udp,
+        started: SystemTime::now(),
+    }));
+    let mut shutdown = parts.shutdown;
+    let serve = axum::serve(listener, routes::router(api)).with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    });
+    tokio::spawn(async move {
+        if let Err(e) = serve.await {
+            tracing::error!("the API stopped: {e}");
+        }
+    });
+    Ok(bound)
+}
