@@ -809,7 +809,12 @@ fn verdict_changed(
         EventKind::Verdict {
             endpoint: state.wiring.endpoint_names[e].clone(),
             up: change.new,
-            reason: format!("{:?}", change.reason),
+            flipped: change.flipped(),
+            reason: match (change.flipped(), change.stale) {
+                (true, _) => format!("{:?}", change.reason),
+                (false, true) => "no fresh check results: verdict held, marked stale".into(),
+                (false, false) => "check results fresh again".into(),
+            },
         },
     );
     changed.extend(state.wiring.records_of[e].iter().copied());

@@ -25,8 +25,9 @@ pub enum EventKind {
         detail: String,
         latency: Duration,
     },
-    /// An endpoint's verdict changed.
-    Verdict { endpoint: String, up: bool, reason: String },
+    /// An endpoint's verdict changed, or only its freshness did (`flipped`
+    /// false: the checks went stale, or fresh again, and the verdict held).
+    Verdict { endpoint: String, up: bool, flipped: bool, reason: String },
     /// A record's answer changed.
     Answer {
         record: String,
@@ -113,12 +114,10 @@ impl std::fmt::Display for EventKind {
                     latency.as_secs_f64() * 1e3
                 )
             }
-            EventKind::Verdict { endpoint, up, reason } => {
-                write!(
-                    f,
-                    "endpoint {endpoint} is now {} ({reason})",
-                    if *up { "UP" } else { "DOWN" }
-                )
+            EventKind::Verdict { endpoint, up, flipped, reason } => {
+                let state = if *up { "UP" } else { "DOWN" };
+                let verb = if *flipped { "is now" } else { "stays" };
+                write!(f, "endpoint {endpoint} {verb} {state} ({reason})")
             }
             EventKind::Answer {
                 record,

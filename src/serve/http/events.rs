@@ -370,7 +370,7 @@ impl EventView {
                 detail,
                 latency_ms: latency.as_secs_f64() * 1e3,
             },
-            EventKind::Verdict { endpoint, up, reason } => Detail::Verdict { endpoint, up, reason },
+            EventKind::Verdict { endpoint, up, reason, .. } => Detail::Verdict { endpoint, up, reason },
             EventKind::Answer {
                 record,
                 old,
@@ -444,6 +444,7 @@ mod tests {
             kind: EventKind::Verdict {
                 endpoint: endpoint.into(),
                 up,
+                flipped: true,
                 reason: "Checks".into(),
             },
         }
