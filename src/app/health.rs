@@ -312,6 +312,8 @@ pub fn dynamic_answer(rtype: u16, set: &AnswerSet, seed: u64) -> DynamicAnswer {
             let variants = set.variants(VARIANTS, seed);
             if variants.is_empty() || variants.iter().any(Vec::is_empty) {
                 DynamicAnswer::nodata(rtype, set.ttl)
+            } else if let Some(buckets) = set.buckets() {
+                DynamicAnswer::hashed(rtype, set.ttl, variants, buckets)
             } else {
                 DynamicAnswer::addresses(rtype, set.ttl, variants)
             }

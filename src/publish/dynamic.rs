@@ -39,6 +39,9 @@ pub struct Variants {
     /// Per variant: the answer records, owned by a pointer to the question
     /// name at offset 12 (RFC 1035 §4.1.4).
     bodies: Vec<Box<[u8]>>,
+    /// For consistent hashing: the variant of each client bucket
+    /// (`decide::answer_set::hash::BUCKETS` of them).
+    buckets: Option<Box<[u16]>>,
 }
 
 impl Variants {
@@ -47,6 +50,25 @@ impl Variants {
     pub fn pick(&self, seq: u32) -> (&[IpAddr], &[u8]) {
         let i = seq as usize % self.addresses.len();
         (&self.addresses[i], &self.bodies[i])
+    }
+
+    /// The variant for a client: by its bucket when the answer is
+    /// consistent-hashed and the client is known, else by query number.
+    /// The flag says whether the client decided.
+    #[inline]
+    pub fn pick_for(&self, seq: u32, client: Option<IpAddr>) -> (&[IpAddr], &[u8], bool) {
+        if let (Some(buckets), Some(client)) = (&self.buckets, client) {
+            let i = usize::from(buckets[usize::from(crate::decide::answer_set::hash::bucket(client))]);
+            let i = i.min(self.addresses.len() - 1);
+            return (&self.addresses[i], &self.bodies[i], true);
+        }
+        let (addrs, body) = self.pick(seq);
+        (addrs, body, false)
+    }
+
+    /// Whether the variant depends on the client.
+    pub fn hashed(&self) -> bool {
+        self.buckets.is_some()
     }
 
     pub fn all(&self) -> &[Vec<IpAddr>] {
@@ -65,11 +87,18 @@ impl DynamicAnswer {
         DynamicAnswer {
             rtype,
             ttl,
-            content: Content::Addresses(Variants {
-                addresses: variants,
-                bodies,
-            }),
+            content: Content::Addresses(Variants { addresses: variants, bodies, buckets: None }),
         }
+    }
+
+    /// A consistent-hash answer: `buckets[b]` is the variant of client
+    /// bucket `b`.
+    pub fn hashed(rtype: u16, ttl: u32, variants: Vec<Vec<IpAddr>>, buckets: Vec<u16>) -> DynamicAnswer {
+        let mut answer = DynamicAnswer::addresses(rtype, ttl, variants);
+        if let Content::Addresses(v) = &mut answer.content {
+            v.buckets = Some(buckets.into());
+        }
+        answer
     }
 
     pub fn nodata(rtype: u16, ttl: u32) -> DynamicAnswer {

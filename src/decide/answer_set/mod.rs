@@ -22,7 +22,7 @@
 //! [`AnswerSet::variants`] expands that into a fixed list of answers the
 //! publish stage prebuilds, so a query costs the same as a static answer.
 
-mod hash;
+pub mod hash;
 mod select;
 mod tier;
 mod variants;

@@ -7,7 +7,9 @@
 //! NXDOMAIN with the SOA (RFC 2308). It writes into the caller's buffer and
 //! does not allocate.
 
-use super::query::{self, Query, Reject};
+use std::net::IpAddr;
+
+use super::query::{self, ClientSubnet, Query, Reject};
 use crate::dns::name::label_offsets;
 use crate::dns::{CLASS_CH, CLASS_IN, Full, HEADER_LEN, Rrset, Writer, flags, rcode, rtype};
 use crate::publish::dynamic::{Content, DynamicAnswer};
@@ -34,8 +36,21 @@ const OPT_LEN: usize = 11;
 /// `seq` numbers the queries of one worker: it picks the variant of a
 /// health-checked answer (a rotation, a weighted draw).
 pub fn respond(snapshot: &Snapshot, packet: &[u8], transport: Transport, seq: u32, out: &mut [u8]) -> Option<usize> {
+    respond_from(snapshot, packet, transport, seq, None, out)
+}
+
+/// [`respond`] for a query from `source`, which decides consistent-hash
+/// answers when the query carries no EDNS Client Subnet.
+pub fn respond_from(
+    snapshot: &Snapshot,
+    packet: &[u8],
+    transport: Transport,
+    seq: u32,
+    source: Option<IpAddr>,
+    out: &mut [u8],
+) -> Option<usize> {
     match query::parse(packet) {
-        Ok(q) => Some(answer(snapshot, &q, transport, seq, out)),
+        Ok(q) => Some(answer_for(snapshot, &q, transport, seq, source, out).0),
         Err(Reject::Drop) => None,
         Err(Reject::Error { rcode, question_end }) => {
             Some(error_reply(packet, rcode, question_end, snapshot.edns_udp_size, out))
@@ -92,6 +107,23 @@ struct Response<'b> {
     seq: u32,
     /// Whether health-checked data went into the answer.
     used_dynamic: bool,
+    /// Who asked: the EDNS Client Subnet address, else the source address.
+    client: Option<IpAddr>,
+    /// The prefix a consistent-hash answer depended on (RFC 7871 scope).
+    ecs_scope: Option<u8>,
+}
+
+impl Response<'_> {
+    /// The variant of a health-checked answer for this query; notes the
+    /// scope when the client's subnet chose it.
+    fn pick<'v>(&mut self, variants: &'v crate::publish::dynamic::Variants) -> &'v [IpAddr] {
+        let (addrs, _, by_client) = variants.pick_for(self.seq, self.client);
+        if by_client {
+            use crate::decide::answer_set::hash::{CLIENT_PREFIX_V4, CLIENT_PREFIX_V6};
+            self.ecs_scope = Some(if self.client.is_some_and(|c| c.is_ipv4()) { CLIENT_PREFIX_V4 } else { CLIENT_PREFIX_V6 });
+        }
+        addrs
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +162,19 @@ pub fn answer_traced(
     seq: u32,
     out: &mut [u8],
 ) -> (usize, bool) {
+    answer_for(snapshot, q, transport, seq, None, out)
+}
+
+/// The answer to a query from `source` (see [`respond_from`]), and whether
+/// it used health-checked data.
+pub fn answer_for(
+    snapshot: &Snapshot,
+    q: &Query<'_>,
+    transport: Transport,
+    seq: u32,
+    source: Option<IpAddr>,
+    out: &mut [u8],
+) -> (usize, bool) {
     let limit = match (transport, q.edns) {
         (Transport::Tcp, _) => u16::MAX as usize,
         (Transport::Udp, None) => PLAIN_UDP_SIZE,
@@ -146,10 +191,14 @@ pub fn answer_traced(
         tc: false,
         seq,
         used_dynamic: false,
+        client: q.edns.and_then(|e| e.ecs).map(|ecs| ecs.ip()).or(source),
+        ecs_scope: None,
     };
     resp.w.remember_name(HEADER_LEN, q.qname);
     let nsid = q.edns.filter(|e| e.nsid).and(snapshot.identity.nsid.as_deref());
-    let opt_len = q.edns.map_or(0, |_| OPT_LEN + nsid.map_or(0, |n| 4 + n.len()));
+    let ecs = q.edns.and_then(|e| e.ecs);
+    let opt_len =
+        q.edns.map_or(0, |_| OPT_LEN + nsid.map_or(0, |n| 4 + n.len()) + ecs.map_or(0, |e| 8 + e.address_len()));
     resp.w.reserve_tail(opt_len);
     match q.edns {
         Some(e) if e.version > 0 => resp.rcode = rcode::BADVERS,
@@ -157,7 +206,7 @@ pub fn answer_traced(
     }
     resp.w.release_tail(opt_len);
     if let Some(edns) = q.edns {
-        write_opt(&mut resp, snapshot.edns_udp_size, edns.dnssec_ok, nsid);
+        write_opt(&mut resp, snapshot.edns_udp_size, edns.dnssec_ok, nsid, edns.ecs);
     }
     let Response {
         w,
@@ -185,26 +234,34 @@ pub fn answer_traced(
 }
 
 /// The OPT record of the reply (RFC 6891 §6.1.2): our payload size, the
-/// upper bits of the rcode, DO copied (RFC 3225 §3), NSID if asked.
-fn write_opt(resp: &mut Response<'_>, udp_size: u16, dnssec_ok: bool, nsid: Option<&[u8]>) {
+/// upper bits of the rcode, DO copied (RFC 3225 §3), NSID if asked, and the
+/// client subnet echoed with the scope the answer depends on (RFC 7871
+/// §7.2.1: 0 when it does not depend on the client).
+fn write_opt(resp: &mut Response<'_>, udp_size: u16, dnssec_ok: bool, nsid: Option<&[u8]>, ecs: Option<ClientSubnet>) {
     let ext_rcode = (resp.rcode >> 4) as u8;
     let do_bit = if dnssec_ok { 0x80 } else { 0 };
-    let rdlen = nsid.map_or(0, |n| 4 + n.len()) as u16;
+    let rdlen = nsid.map_or(0, |n| 4 + n.len()) + ecs.map_or(0, |e| 8 + e.address_len());
     let opt = [0, 0, 41, (udp_size >> 8) as u8, udp_size as u8, ext_rcode, 0, do_bit, 0];
+    let scope = resp.ecs_scope.unwrap_or(0);
     // Room was reserved before the sections were written.
-    let written = resp
-        .w
-        .bytes(&opt)
-        .and_then(|()| resp.w.u16(rdlen))
-        .and_then(|()| match nsid {
-            Some(n) => resp
-                .w
-                .u16(query::OPTION_NSID)
-                .and_then(|()| resp.w.u16(n.len() as u16))
-                .and_then(|()| resp.w.bytes(n)),
-            None => Ok(()),
-        });
-    if written.is_ok() {
+    let write = |w: &mut Writer<'_>| -> Result<(), Full> {
+        w.bytes(&opt)?;
+        w.u16(rdlen as u16)?;
+        if let Some(n) = nsid {
+            w.u16(query::OPTION_NSID)?;
+            w.u16(n.len() as u16)?;
+            w.bytes(n)?;
+        }
+        if let Some(e) = ecs {
+            w.u16(query::OPTION_ECS)?;
+            w.u16(4 + e.address_len() as u16)?;
+            w.u16(e.family)?;
+            w.bytes(&[e.source_prefix, scope])?;
+            w.bytes(&e.address[..e.address_len()])?;
+        }
+        Ok(())
+    };
+    if write(&mut resp.w).is_ok() {
         resp.counts[Section::Additional as usize] += 1;
     }
 }
@@ -392,7 +449,7 @@ fn answer_node(
         resp.used_dynamic = true;
         return match &dynamic.content {
             Content::Addresses(v) => {
-                let (addrs, _) = v.pick(resp.seq);
+                let addrs = resp.pick(v);
                 write_addresses(resp, Section::Answer, owner, dynamic, addrs)
             }
             Content::NoData => negative(ctx, resp),
@@ -428,11 +485,11 @@ fn answer_node(
 
 /// RFC 8482 §4.1: over UDP, one RRset answers ANY; over TCP, all of them.
 fn answer_any(ctx: &Ctx<'_>, resp: &mut Response<'_>, node: &Node, owner: &[u8]) -> Result<(), Full> {
-    let dynamic: Vec<(&DynamicAnswer, &[std::net::IpAddr])> = [rtype::A, rtype::AAAA]
+    let dynamic: Vec<(&DynamicAnswer, &crate::publish::dynamic::Variants)> = [rtype::A, rtype::AAAA]
         .into_iter()
         .filter_map(|t| dynamic_answer(ctx, node, t))
         .filter_map(|d| match &d.content {
-            Content::Addresses(v) => Some((d, v.pick(resp.seq).0)),
+            Content::Addresses(v) => Some((d, v)),
             _ => None,
         })
         .collect();
@@ -450,11 +507,12 @@ fn answer_any(ctx: &Ctx<'_>, resp: &mut Response<'_>, node: &Node, owner: &[u8])
         write_rrset(ctx, resp, Section::Answer, owner, rrset, rrset.ttl)?;
         room -= 1;
     }
-    for (answer, addrs) in dynamic {
+    for (answer, variants) in dynamic {
         if room == 0 {
             break;
         }
         resp.used_dynamic = true;
+        let addrs = resp.pick(variants);
         write_addresses(resp, Section::Answer, owner, answer, addrs)?;
         room -= 1;
     }
@@ -591,7 +649,7 @@ fn additional(ctx: &Ctx<'_>, resp: &mut Response<'_>, rrset: &Rrset) {
                 resp.used_dynamic = true;
                 match &dynamic.content {
                     Content::Addresses(v) => {
-                        let (addrs, _) = v.pick(resp.seq);
+                        let addrs = resp.pick(v);
                         write_addresses(resp, Section::Additional, node.name.wire(), dynamic, addrs)
                     }
                     Content::NoData | Content::ServFail => Ok(()),

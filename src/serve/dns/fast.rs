@@ -21,6 +21,19 @@ use crate::publish::zone::Zone;
 /// queries and picks the variant of a health-checked answer.
 #[inline]
 pub fn answer_in_place(snapshot: &Snapshot, buf: &mut [u8], len: usize, seq: u32) -> Option<usize> {
+    answer_in_place_from(snapshot, buf, len, seq, None)
+}
+
+/// [`answer_in_place`] for a query from `source`, which picks the variant
+/// of consistent-hash answers.
+#[inline]
+pub fn answer_in_place_from(
+    snapshot: &Snapshot,
+    buf: &mut [u8],
+    len: usize,
+    seq: u32,
+    source: Option<std::net::IpAddr>,
+) -> Option<usize> {
     let packet = buf.get(..len)?;
     if len < HEADER_LEN {
         return None;
@@ -48,7 +61,7 @@ pub fn answer_in_place(snapshot: &Snapshot, buf: &mut [u8], len: usize, seq: u32
     } else {
         return None;
     };
-    let reply = find_reply(snapshot, key.as_slice(), qtype, seq)?;
+    let reply = find_reply(snapshot, key.as_slice(), qtype, seq, source)?;
     let limit = match edns {
         None => super::answer::PLAIN_UDP_SIZE,
         Some((size, _)) => usize::from(size.clamp(512, snapshot.edns_udp_size)),
@@ -108,7 +121,13 @@ impl Body<'_> {
 /// The prebuilt answer for (name, type), the name's NODATA answer, a
 /// health-checked answer, or the zone's NXDOMAIN.
 #[inline]
-fn find_reply<'a>(snapshot: &'a Snapshot, key: &[u8], qtype: u16, seq: u32) -> Option<Reply<'a>> {
+fn find_reply<'a>(
+    snapshot: &'a Snapshot,
+    key: &[u8],
+    qtype: u16,
+    seq: u32,
+    source: Option<std::net::IpAddr>,
+) -> Option<Reply<'a>> {
     let table = &snapshot.prebuilt;
     let static_reply = |p: Prebuilt<'a>| Reply {
         flags: p.flags,
@@ -119,7 +138,7 @@ fn find_reply<'a>(snapshot: &'a Snapshot, key: &[u8], qtype: u16, seq: u32) -> O
     match table.get(key, qtype) {
         Some(Prebuilt { slot: Some(slot), .. }) => match &snapshot.dynamic.slots[slot as usize].content {
             Content::Addresses(v) => {
-                let (addrs, body) = v.pick(seq);
+                let (addrs, body, _) = v.pick_for(seq, source);
                 Some(Reply {
                     flags: flags::AA,
                     counts: [addrs.len() as u16, 0, 0],
@@ -230,8 +249,9 @@ fn read_opt(snapshot: &Snapshot, opt: &[u8]) -> Option<(u16, bool)> {
     if opt.len() != 11 + rdlen {
         return None;
     }
-    let asks_nsid = query::read_options(&opt[11..])?;
-    if asks_nsid && snapshot.identity.nsid.is_some() {
+    // NSID and Client Subnet are answered by the general path.
+    let options = query::read_options(&opt[11..])?;
+    if options.ecs.is_some() || (options.nsid && snapshot.identity.nsid.is_some()) {
         return None;
     }
     Some((u16::from_be_bytes([opt[3], opt[4]]), opt[7] & 0x80 != 0))
@@ -334,7 +354,7 @@ mod dynamic_tests {
 
     /// The example zone plus a health-checked `app.example.test A` and a
     /// static CNAME to it.
-    fn snapshot_with_app(answer: DynamicAnswer) -> Snapshot {
+    pub(super) fn snapshot_with_app(answer: DynamicAnswer) -> Snapshot {
         let dir = std::env::temp_dir().join(format!(
             "lifeline-fast-{}-{:?}",
             std::process::id(),
@@ -440,5 +460,86 @@ endpoint = [{ name = "a", address = "127.0.0.2" }, { name = "b", address = "127.
         assert_eq!(fast.as_ref(), Some(&general));
         assert_eq!(general[3] & 0x0f, 2, "SERVFAIL");
         let _ = Dynamic::default();
+    }
+}
+
+#[cfg(test)]
+mod client_subnet_tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::decide::answer_set::hash::{BUCKETS, bucket};
+    use crate::publish::dynamic::DynamicAnswer;
+    use crate::serve::dns::answer::{self, Transport};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// The health-checked app.example.test with two hashed variants.
+    fn snapshot() -> Snapshot {
+        let buckets: Vec<u16> = (0..BUCKETS as u16).map(|b| b % 2).collect();
+        let answer =
+            DynamicAnswer::hashed(rtype::A, 30, vec![vec![ip("127.0.0.2")], vec![ip("127.0.0.3")]], buckets);
+        super::dynamic_tests::snapshot_with_app(answer)
+    }
+
+    fn query(ecs: Option<&[u8]>) -> Vec<u8> {
+        let mut p = vec![0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(ecs.is_some())];
+        p.extend_from_slice(crate::dns::Name::parse("app.example.test").unwrap().wire());
+        p.extend_from_slice(&[0, 1, 0, 1]);
+        if let Some(option) = ecs {
+            p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+            p.extend_from_slice(&((option.len() + 4) as u16).to_be_bytes());
+            p.extend_from_slice(&[0, 8]);
+            p.extend_from_slice(&(option.len() as u16).to_be_bytes());
+            p.extend_from_slice(option);
+        }
+        p
+    }
+
+    fn address_in(reply: &[u8], question_end: usize) -> IpAddr {
+        let rdata = question_end + 12;
+        IpAddr::from(<[u8; 4]>::try_from(&reply[rdata..rdata + 4]).unwrap())
+    }
+
+    #[test]
+    fn a_client_keeps_its_variant_whatever_the_query_number() {
+        let snapshot = snapshot();
+        let q = query(None);
+        for source in [ip("127.0.0.1"), ip("127.9.8.7"), ip("::1")] {
+            let expected = if bucket(source) % 2 == 0 { ip("127.0.0.2") } else { ip("127.0.0.3") };
+            for seq in 0..8 {
+                let mut buf = [0u8; 4096];
+                buf[..q.len()].copy_from_slice(&q);
+                let n = answer_in_place_from(&snapshot, &mut buf, q.len(), seq, Some(source)).unwrap();
+                assert_eq!(address_in(&buf[..n], q.len()), expected, "{source} seq {seq}");
+                let mut out = vec![0u8; 65535];
+                let m = answer::respond_from(&snapshot, &q, Transport::Udp, seq, Some(source), &mut out).unwrap();
+                assert_eq!(&buf[..n], &out[..m], "the general path agrees");
+            }
+        }
+    }
+
+    #[test]
+    fn client_subnet_decides_and_is_echoed_with_its_scope() {
+        let snapshot = snapshot();
+        // ECS: family 1, source /24, scope 0, 3 address octets 10.1.2.
+        let q = query(Some(&[0, 1, 24, 0, 10, 1, 2]));
+        let mut buf = [0u8; 4096];
+        buf[..q.len()].copy_from_slice(&q);
+        assert_eq!(answer_in_place_from(&snapshot, &mut buf, q.len(), 0, Some(ip("127.0.0.1"))), None);
+        let mut out = vec![0u8; 65535];
+        let n = answer::respond_from(&snapshot, &q, Transport::Udp, 0, Some(ip("127.0.0.1")), &mut out).unwrap();
+        let reply = &out[..n];
+        let question_end = q.len() - 22;
+        let expected = if bucket(ip("10.1.2.0")) % 2 == 0 { ip("127.0.0.2") } else { ip("127.0.0.3") };
+        assert_eq!(address_in(reply, question_end), expected, "the subnet, not the resolver, decides");
+        // The OPT ends the reply: its ECS option, scope /24 (RFC 7871 §7.2.1).
+        assert_eq!(&reply[n - 11..], &[0, 8, 0, 7, 0, 1, 24, 24, 10, 1, 2]);
+        let malformed = query(Some(&[0, 1, 24, 0, 10, 1])); // 2 octets for a /24
+        let n = answer::respond(&snapshot, &malformed, Transport::Udp, 0, &mut out).unwrap();
+        assert_eq!(out[3] & 0x0f, 1, "FORMERR for a malformed client subnet (RFC 7871 §7.1.1)");
+        assert!(n >= 12);
     }
 }

@@ -20,6 +20,64 @@ pub struct Edns {
     pub version: u8,
     pub dnssec_ok: bool,
     pub nsid: bool,
+    /// EDNS Client Subnet (RFC 7871), when the query carries one.
+    pub ecs: Option<ClientSubnet>,
+}
+
+/// EDNS option code for Client Subnet (RFC 7871 §6).
+pub const OPTION_ECS: u16 = 8;
+
+/// The client subnet a resolver sent (RFC 7871 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSubnet {
+    /// 1 = IPv4, 2 = IPv6 (IANA address family numbers).
+    pub family: u16,
+    pub source_prefix: u8,
+    /// The address octets as sent: ceil(source_prefix / 8) of them.
+    pub address: [u8; 16],
+}
+
+impl ClientSubnet {
+    /// Octets of address the option carries.
+    pub fn address_len(&self) -> usize {
+        usize::from(self.source_prefix).div_ceil(8)
+    }
+
+    /// The address, zero-padded.
+    pub fn ip(&self) -> std::net::IpAddr {
+        match self.family {
+            1 => std::net::IpAddr::from(<[u8; 4]>::try_from(&self.address[..4]).expect("4 octets")),
+            _ => std::net::IpAddr::from(self.address),
+        }
+    }
+
+    /// Reads the option body; `None` if malformed (RFC 7871 §7.1.1 asks
+    /// for FORMERR then): unknown family, prefix too long, address length
+    /// not matching the prefix, or a non-zero scope in a query.
+    fn parse(body: &[u8]) -> Option<ClientSubnet> {
+        let family = be16(body, 0)?;
+        let (&source_prefix, &scope) = (body.get(2)?, body.get(3)?);
+        let max = match family {
+            1 => 32,
+            2 => 128,
+            _ => return None,
+        };
+        let address = body.get(4..)?;
+        let subnet = ClientSubnet { family, source_prefix, address: [0; 16] };
+        if source_prefix > max || scope != 0 || address.len() != subnet.address_len() {
+            return None;
+        }
+        let mut subnet = subnet;
+        subnet.address[..address.len()].copy_from_slice(address);
+        Some(subnet)
+    }
+}
+
+/// The EDNS options Lifeline acts on; others are ignored (RFC 6891 §6.1.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    pub nsid: bool,
+    pub ecs: Option<ClientSubnet>,
 }
 
 /// A well-formed query with one question.
@@ -246,11 +304,13 @@ pub(crate) fn read_records(packet: &[u8], mut pos: usize) -> Result<Option<Edns>
                     return Err(());
                 }
                 let ttl = &packet[pos + 4..pos + 8];
+                let options = read_options(rdata).ok_or(())?;
                 edns = Some(Edns {
                     udp_size: class,
                     version: ttl[1],
                     dnssec_ok: ttl[2] & 0x80 != 0,
-                    nsid: read_options(rdata).ok_or(())?,
+                    nsid: options.nsid,
+                    ecs: options.ecs,
                 });
             }
             pos += 10 + rdlen;
@@ -264,15 +324,20 @@ pub(crate) fn read_records(packet: &[u8], mut pos: usize) -> Result<Option<Edns>
 
 /// Checks that the options fill the RDATA exactly; returns whether NSID was
 /// asked for. Unknown options are ignored (RFC 6891 §6.1.2).
-pub fn read_options(mut rdata: &[u8]) -> Option<bool> {
-    let mut nsid = false;
+pub fn read_options(mut rdata: &[u8]) -> Option<Options> {
+    let mut options = Options::default();
     while !rdata.is_empty() {
         let code = be16(rdata, 0)?;
         let len = be16(rdata, 2)? as usize;
-        rdata = rdata.get(4 + len..)?;
-        nsid |= code == OPTION_NSID;
+        let body = rdata.get(4..4 + len)?;
+        match code {
+            OPTION_NSID => options.nsid = true,
+            OPTION_ECS => options.ecs = Some(ClientSubnet::parse(body)?),
+            _ => {}
+        }
+        rdata = &rdata[4 + len..];
     }
-    Some(nsid)
+    Some(options)
 }
 
 #[cfg(test)]

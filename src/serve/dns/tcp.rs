@@ -82,6 +82,7 @@ async fn connection(
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    let peer = stream.peer_addr().ok().map(|a| a.ip());
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let mut query = vec![0u8; u16::MAX as usize];
@@ -102,7 +103,7 @@ async fn connection(
         seq = seq.wrapping_add(1);
         let answered = {
             let current = snapshot.load();
-            answer::respond(&current, &query[..len], Transport::Tcp, seq, &mut reply[2..])
+            answer::respond_from(&current, &query[..len], Transport::Tcp, seq, peer, &mut reply[2..])
         };
         let Some(n) = answered else { continue };
         reply[..2].copy_from_slice(&(n as u16).to_be_bytes());

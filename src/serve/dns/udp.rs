@@ -314,12 +314,14 @@ impl Worker {
             self.stats.dropped += 1;
             return None;
         }
+        let source = source_ip(&self.names[i]);
         let buf = &mut self.bufs[i];
-        if let Some(reply) = fast::answer_in_place(snapshot, buf, len, self.seq) {
+        if let Some(reply) = fast::answer_in_place_from(snapshot, buf, len, self.seq, source) {
             self.stats.fast += 1;
             return Some(reply);
         }
-        let Some(reply) = answer::respond(snapshot, &buf[..len], Transport::Udp, self.seq, &mut self.scratch) else {
+        let Some(reply) = answer::respond_from(snapshot, &buf[..len], Transport::Udp, self.seq, source, &mut self.scratch)
+        else {
             self.stats.dropped += 1;
             return None;
         };
@@ -379,6 +381,25 @@ impl Worker {
             h.msg_hdr.msg_controllen = CMSG_LEN;
             h.msg_hdr.msg_flags = 0;
         }
+    }
+}
+
+/// The sender's address, from what `recvmmsg` filled in.
+#[inline]
+fn source_ip(name: &libc::sockaddr_storage) -> Option<IpAddr> {
+    match i32::from(name.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in for an AF_INET sender;
+            // sockaddr_storage is large and aligned enough for it.
+            let sin = unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for a sockaddr_in6.
+            let sin6 = unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+        }
+        _ => None,
     }
 }
 
