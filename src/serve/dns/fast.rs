@@ -508,7 +508,7 @@ mod client_subnet_tests {
         let snapshot = snapshot();
         let q = query(None);
         for source in [ip("127.0.0.1"), ip("127.9.8.7"), ip("::1")] {
-            let expected = if bucket(source) % 2 == 0 { ip("127.0.0.2") } else { ip("127.0.0.3") };
+            let expected = if bucket(source).is_multiple_of(2) { ip("127.0.0.2") } else { ip("127.0.0.3") };
             for seq in 0..8 {
                 let mut buf = [0u8; 4096];
                 buf[..q.len()].copy_from_slice(&q);
@@ -533,7 +533,7 @@ mod client_subnet_tests {
         let n = answer::respond_from(&snapshot, &q, Transport::Udp, 0, Some(ip("127.0.0.1")), &mut out).unwrap();
         let reply = &out[..n];
         let question_end = q.len() - 22;
-        let expected = if bucket(ip("10.1.2.0")) % 2 == 0 { ip("127.0.0.2") } else { ip("127.0.0.3") };
+        let expected = if bucket(ip("10.1.2.0")).is_multiple_of(2) { ip("127.0.0.2") } else { ip("127.0.0.3") };
         assert_eq!(address_in(reply, question_end), expected, "the subnet, not the resolver, decides");
         // The OPT ends the reply: its ECS option, scope /24 (RFC 7871 §7.2.1).
         assert_eq!(&reply[n - 11..], &[0, 8, 0, 7, 0, 1, 24, 24, 10, 1, 2]);
