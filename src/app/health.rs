@@ -560,7 +560,7 @@ async fn run(
             }
             command = commands.recv() => match command {
                 Some(Command::Reload { wiring, build, reply }) => {
-                    let _ = reply.send(reload(&mut state, *wiring, build, &snapshot));
+                    let _ = reply.send(reload(&mut state, *wiring, build, &snapshot, &events));
                 }
                 Some(Command::Status { reply }) => {
                     let _ = reply.send(status(&state));
@@ -689,7 +689,13 @@ fn set_override(
 }
 
 /// Swaps in a new configuration, all or nothing.
-fn reload(state: &mut State, wiring: Wiring, build: Build, snapshot: &SharedSnapshot) -> anyhow::Result<()> {
+fn reload(
+    state: &mut State,
+    wiring: Wiring,
+    build: Build,
+    snapshot: &SharedSnapshot,
+    events: &broadcast::Sender<Event>,
+) -> anyhow::Result<()> {
     let now = state.now();
     let prepared = prepare(
         wiring,
@@ -698,7 +704,35 @@ fn reload(state: &mut State, wiring: Wiring, build: Build, snapshot: &SharedSnap
     )?;
     let built = build(prepared.answers)?;
     let old = snapshot.load_full();
-    let serials = continued_serials(&old, &built);
+    // Answers that the new configuration changes are changes like any other:
+    // an event each, and their zone's serial moves.
+    let mut touched = vec![false; built.zones.len()];
+    for (r, set) in prepared.sets.iter().enumerate() {
+        let name = &prepared.wiring.record_names[r];
+        let before = state
+            .wiring
+            .record_names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| &state.current[i]);
+        if before.is_some_and(|b| b.answer == set.answer && b.ttl == set.ttl) {
+            continue;
+        }
+        touched[built.zones.slot_zone(r)] = true;
+        if let Some(before) = before {
+            let cause = format!("reload; {}", cause_text(&prepared.wiring.endpoint_names, set));
+            emit(
+                events,
+                EventKind::Answer {
+                    record: name.clone(),
+                    old: answer_text(before),
+                    new: answer_text(set),
+                    cause,
+                },
+            );
+        }
+    }
+    let serials = continued_serials(&old, &built, &touched);
     let mut dynamic = (*built.dynamic).clone();
     dynamic.serials = serials;
     state.scheduler.apply(prepared.wiring.probes.clone())?;
@@ -711,11 +745,16 @@ fn reload(state: &mut State, wiring: Wiring, build: Build, snapshot: &SharedSnap
     Ok(())
 }
 
-/// Serials after a reload: a zone whose file serial did not change keeps
-/// the serial it has; one whose file moved on takes the file's serial if
-/// that is ahead (RFC 1982 §3.2), else moves forward by one, so
-/// secondaries never see it go back.
-fn continued_serials(old: &crate::publish::snapshot::Snapshot, new: &crate::publish::snapshot::Snapshot) -> Vec<u32> {
+/// Serials after a reload: a zone whose file serial, content and
+/// health-checked answers are all unchanged keeps the serial it has; any
+/// other takes the file's serial if that is ahead (RFC 1982 §3.2), else
+/// moves forward by one, so secondaries never miss a change nor see the
+/// serial go back.
+fn continued_serials(
+    old: &crate::publish::snapshot::Snapshot,
+    new: &crate::publish::snapshot::Snapshot,
+    answers_changed: &[bool],
+) -> Vec<u32> {
     new.zones
         .iter()
         .map(|zone| {
@@ -724,10 +763,13 @@ fn continued_serials(old: &crate::publish::snapshot::Snapshot, new: &crate::publ
                 .zones
                 .iter()
                 .find(|z| z.key() == zone.key())
-                .map(|z| (old.serial(z.index), z.serial()));
+                .map(|z| (old.serial(z.index), z.serial(), z.digest()));
+            let unchanged = |old_file: u32, digest: u64| {
+                old_file == file && digest == zone.digest() && !answers_changed[zone.index]
+            };
             match before {
-                Some((served, old_file)) if old_file == file => served,
-                Some((served, _)) if !serial_gt(file, served) => served.wrapping_add(1),
+                Some((served, old_file, digest)) if unchanged(old_file, digest) => served,
+                Some((served, _, _)) if !serial_gt(file, served) => served.wrapping_add(1),
                 _ => file,
             }
         })

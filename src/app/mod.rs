@@ -33,8 +33,11 @@ pub fn init_logging() {
         .ok()
         .and_then(|l| l.parse().ok())
         .unwrap_or(tracing::Level::INFO);
+    // Colours only for a terminal: logs read by tools stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -192,7 +192,11 @@ fn join(addrs: &[std::net::IpAddr]) -> String {
 }
 
 fn secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 #[cfg(test)]

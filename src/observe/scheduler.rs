@@ -260,8 +260,10 @@ impl<P: Prober> Driver<P> {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut shutdown: watch::Receiver<bool>) {
         let mut timer = pin!(sleep_until(Instant::now()));
         loop {
+            self.reap_finished();
             self.launch_due(Instant::now());
-            let wake = self.next_wake();
+            let full = self.runs.len() >= self.max_in_flight;
+            let wake = self.queue.peek().map(|Reverse(due)| due.at).filter(|_| !full);
             if let Some(at) = wake.filter(|&at| at != timer.deadline()) {
                 timer.as_mut().reset(at);
             }
@@ -272,7 +274,9 @@ impl<P: Prober> Driver<P> {
                     Some(command) => self.handle(command),
                     None => break,
                 },
-                Some(done) = self.runs.join_next(), if !self.runs.is_empty() => self.reaped(done),
+                // Only a full driver waits for runs to finish; otherwise
+                // they are reaped in bulk at the next wake.
+                Some(done) = self.runs.join_next(), if full => self.reaped(done),
                 () = &mut timer, if wake.is_some() => {}
             }
         }
@@ -280,13 +284,12 @@ impl<P: Prober> Driver<P> {
         self.stats.in_flight.store(0, Ordering::Relaxed);
     }
 
-    /// When the driver next has something to launch: the earliest due
-    /// time, unless every slot is taken (then a finishing run wakes it).
-    fn next_wake(&self) -> Option<Instant> {
-        if self.runs.len() >= self.max_in_flight {
-            return None;
+    /// Collects every run that has finished, so that the in-flight count
+    /// (and the bound) is exact however long the driver was not scheduled.
+    fn reap_finished(&mut self) {
+        while let Some(done) = self.runs.try_join_next() {
+            self.reaped(done);
         }
-        self.queue.peek().map(|Reverse(due)| due.at)
     }
 
     fn launch_due(&mut self, now: Instant) {

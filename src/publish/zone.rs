@@ -69,6 +69,9 @@ pub struct Zone {
     /// (RFC 2308 §3, §5).
     pub negative_ttl: u32,
     pub record_count: usize,
+    /// A digest of the zone data, independent of record order: tells a
+    /// reload whether the content changed when the file's serial did not.
+    digest: u64,
 }
 
 impl Zone {
@@ -89,8 +92,10 @@ impl Zone {
         let key: Box<[u8]> = apex.lowercase().wire().into();
         let mut nodes: FxHashMap<Box<[u8]>, Node> = FxHashMap::default();
         let record_count = records.len();
+        let mut digest = 0u64;
         for SourcedRecord { record, line } in records {
             check_record(&apex, &record).map_err(|m| fail(line, m))?;
+            digest = digest.wrapping_add(record_digest(&record));
             let owner_key: Box<[u8]> = record.owner.wire().to_ascii_lowercase().into();
             let node = match nodes.entry(owner_key) {
                 Entry::Occupied(o) => o.into_mut(),
@@ -149,6 +154,7 @@ impl Zone {
             soa,
             negative_ttl,
             record_count,
+            digest,
         })
     }
 
@@ -179,12 +185,29 @@ impl Zone {
         self.nodes.len()
     }
 
+    /// The digest of the zone data (see the field).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
     /// The SOA serial.
     pub fn serial(&self) -> u32 {
         let rdata = &self.soa.rdata[0];
         let at = rdata.len() - 20;
         u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]])
     }
+}
+
+/// One record's share of the zone digest: its owner (case-insensitively),
+/// type, TTL and data.
+fn record_digest(record: &Record) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(NameBuf::lowered(record.owner.wire()).as_slice());
+    h.write_u16(record.rtype);
+    h.write_u32(record.ttl);
+    h.write(&record.rdata);
+    h.finish()
 }
 
 /// The hash a node is indexed by: of its name in lowercase.
