@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Failover timing: how long after a backend stops (and starts again) the DNS answer changes.
 
-Lifeline, gdnsd and PowerDNS (LUA records) in one session, the trials of the servers interleaved so
+Lifeline, gdnsd and PowerDNS (LUA records) in one run, the trials of the servers interleaved so
 that they share the machine's load over time. Python 3 stdlib only; loopback only.
 
     failover.py run [--targets NAME,...] [--rounds N] [--poll SECONDS] [--run-id ID]

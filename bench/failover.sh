@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # failover.sh [failover.py run options]: failover timing of Lifeline, gdnsd and PowerDNS (LUA records)
-# in one session, then the Markdown tables of the run.
+# in one run, then the Markdown tables of the run.
 #   bench/failover.sh                                  # all targets, default trials: ~15 minutes
 #   bench/failover.sh --targets lifeline-100ms --rounds 20
 #   bench/failover.py list                             # targets and their settings
