@@ -27,7 +27,7 @@ use crate::decide::verdict::{Override, VerdictChange, Verdicts};
 use crate::decide::{CheckId, EndpointId, LocationId, Millis, Outcome};
 use crate::observe::{
     BodyMatch, BodyRegex, CaSource, Clients, DnsProbe, ExecProbe, HttpProbe, IcmpProbe, Observation, ProbeKey,
-    ProbeKind, ProbeSpec, Scheduler, SchedulerOptions, StatusRange, TcpProbe, TlsOptions, TlsVerify,
+    ProbeKind, ProbeSpec, Scheduler, SchedulerOptions, SchedulerStats, StatusRange, TcpProbe, TlsOptions, TlsVerify,
 };
 use crate::publish::dynamic::DynamicAnswer;
 use crate::publish::event::{AnswerText, Audit, Event, EventKind};
@@ -194,8 +194,46 @@ struct State {
     current: Vec<AnswerSet>,
     epoch: Instant,
     scheduler: Scheduler,
+    /// What a new scheduler needs if the running one has to be replaced.
+    restart: Restart,
+    /// When the last check result arrived.
+    last_result: Instant,
     /// Probes whose certificate is close to expiry (one event each).
     expiring: std::collections::HashSet<ProbeKey>,
+}
+
+/// The parts of a scheduler that outlive it: the checkers' clients, the
+/// channel results arrive on, the shutdown signal.
+#[derive(Debug)]
+struct Restart {
+    clients: Arc<Clients>,
+    results: mpsc::Sender<Observation>,
+    shutdown: watch::Receiver<bool>,
+    count: u32,
+}
+
+/// Why the checker must be restarted, if it must: its driver has ended
+/// while the server runs, or no result has arrived for three times the
+/// longest check interval plus its timeout although checks are configured
+/// (a stalled scheduler). Verdicts meanwhile hold their last values and
+/// go stale, never "all up" or "all down" (DESIGN.md §3).
+fn checker_stalled(running: bool, probes: usize, silent_for: Duration, longest: Duration) -> Option<&'static str> {
+    if probes == 0 {
+        return None;
+    }
+    if !running {
+        return Some("the checker stopped");
+    }
+    (silent_for > longest * 3).then_some("no check result for three times the longest check period")
+}
+
+/// The longest interval + timeout among the probes.
+fn longest_period(probes: &HashMap<ProbeKey, ProbeSpec>) -> Duration {
+    probes
+        .values()
+        .map(|p| p.interval + p.timeout)
+        .max()
+        .unwrap_or_default()
 }
 
 /// Decide state computed for a configuration before it is served.
@@ -266,6 +304,9 @@ pub struct Status {
     pub now: Millis,
     pub records: Vec<RecordStatus>,
     pub endpoints: Vec<EndpointStatus>,
+    /// The check scheduler's counters and schedule lag (for `/metrics`).
+    #[serde(skip)]
+    pub scheduler: SchedulerStats,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -411,6 +452,12 @@ impl Health {
         let (tx, rx) = mpsc::channel(OBSERVATION_BUFFER);
         let (commands, command_rx) = mpsc::channel(4);
         let clients = Arc::new(Clients::new());
+        let restart = Restart {
+            clients: clients.clone(),
+            results: tx.clone(),
+            shutdown: shutdown.clone(),
+            count: 0,
+        };
         let scheduler = Scheduler::start(clients, tx, shutdown.clone(), SchedulerOptions::default());
         scheduler.apply(prepared.wiring.probes.clone())?;
         let Prepared {
@@ -429,6 +476,8 @@ impl Health {
             current: sets,
             epoch,
             scheduler,
+            restart,
+            last_result: Instant::now(),
             expiring: Default::default(),
         };
         let task = tokio::spawn(run(state, rx, command_rx, snapshot, events.clone(), shutdown));
@@ -538,12 +587,14 @@ async fn run(
     events: broadcast::Sender<Event>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut next_tick = Instant::now() + MAX_IDLE;
     loop {
-        let deadline = next_deadline(&state);
+        let deadline = next_deadline(&state, next_tick);
         let mut changed: BTreeSet<usize> = BTreeSet::new();
         tokio::select! {
             observation = rx.recv() => {
                 let Some(observation) = observation else { return };
+                state.last_result = Instant::now();
                 observe(&mut state, &observation, &events, &mut changed);
                 // Take what else has arrived, so a burst publishes once.
                 while let Ok(more) = rx.try_recv() {
@@ -551,6 +602,10 @@ async fn run(
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
+                if Instant::now() >= next_tick {
+                    next_tick = Instant::now() + MAX_IDLE;
+                    watchdog(&mut state, &events);
+                }
                 let now = state.now();
                 for change in state.verdicts.tick(now) {
                     verdict_changed(&state, &change, &events, &mut changed);
@@ -651,6 +706,7 @@ fn status(state: &State) -> Status {
         now: state.now(),
         records,
         endpoints,
+        scheduler: state.scheduler.stats(),
     }
 }
 
@@ -781,15 +837,56 @@ fn serial_gt(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 1 << 31
 }
 
+/// Replaces a checker that stopped or stalled with a fresh one running the
+/// same probes, and says so.
+fn watchdog(state: &mut State, events: &broadcast::Sender<Event>) {
+    if *state.restart.shutdown.borrow() {
+        return;
+    }
+    let probes = &state.wiring.probes;
+    let stalled = checker_stalled(
+        state.scheduler.is_running(),
+        probes.len(),
+        state.last_result.elapsed(),
+        longest_period(probes),
+    );
+    let Some(reason) = stalled else { return };
+    let r = &mut state.restart;
+    let scheduler = Scheduler::start(
+        r.clients.clone(),
+        r.results.clone(),
+        r.shutdown.clone(),
+        SchedulerOptions::default(),
+    );
+    if let Err(e) = scheduler.apply(probes.clone()) {
+        tracing::error!("restarting the checker failed: {e}");
+        return;
+    }
+    r.count += 1;
+    state.scheduler = scheduler;
+    state.last_result = Instant::now();
+    tracing::error!(reason, restarts = r.count, "checker restarted");
+    emit(
+        events,
+        EventKind::Watchdog {
+            reason: reason.to_string(),
+            restarts: r.count,
+        },
+    );
+}
+
 /// When the decide task must look again without an observation.
-fn next_deadline(state: &State) -> Instant {
-    let idle = Instant::now() + MAX_IDLE;
+/// The regular tick (`next_tick`, which keeps its cadence however many
+/// results arrive), a verdict going stale or a damping hold ending, or an
+/// answer set's failback hold ending, whichever comes first.
+fn next_deadline(state: &State, next_tick: Instant) -> Instant {
     state
         .current
         .iter()
         .filter_map(AnswerSet::next_deadline)
+        .chain(state.verdicts.next_deadline())
         .map(|at| state.epoch + Duration::from_millis(at))
-        .fold(idle, Instant::min)
+        .fold(next_tick, Instant::min)
 }
 
 fn observe(
@@ -914,5 +1011,27 @@ fn cause_text(names: &[String], set: &AnswerSet) -> String {
         rule
     } else {
         format!("{rule}; down: {}", down.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod watchdog_tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_or_silent_checker_is_restarted_and_a_working_one_is_not() {
+        let period = Duration::from_millis(1500);
+        assert_eq!(checker_stalled(true, 10, Duration::from_secs(1), period), None);
+        assert_eq!(checker_stalled(true, 10, Duration::from_millis(4400), period), None);
+        assert!(checker_stalled(true, 10, Duration::from_millis(4600), period).is_some());
+        assert_eq!(
+            checker_stalled(false, 10, Duration::ZERO, period),
+            Some("the checker stopped")
+        );
+        assert_eq!(
+            checker_stalled(false, 0, Duration::from_secs(60), period),
+            None,
+            "no checks, nothing to watch"
+        );
     }
 }

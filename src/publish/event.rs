@@ -27,7 +27,12 @@ pub enum EventKind {
     },
     /// An endpoint's verdict changed, or only its freshness did (`flipped`
     /// false: the checks went stale, or fresh again, and the verdict held).
-    Verdict { endpoint: String, up: bool, flipped: bool, reason: String },
+    Verdict {
+        endpoint: String,
+        up: bool,
+        flipped: bool,
+        reason: String,
+    },
     /// A record's answer changed.
     Answer {
         record: String,
@@ -59,6 +64,9 @@ pub enum EventKind {
         endpoints: Vec<String>,
         by_operator: bool,
     },
+    /// The checker stopped delivering results and was restarted; verdicts
+    /// held their last values (marked stale) meanwhile.
+    Watchdog { reason: String, restarts: u32 },
 }
 
 /// Who set an override, why, and until when.
@@ -114,7 +122,12 @@ impl std::fmt::Display for EventKind {
                     latency.as_secs_f64() * 1e3
                 )
             }
-            EventKind::Verdict { endpoint, up, flipped, reason } => {
+            EventKind::Verdict {
+                endpoint,
+                up,
+                flipped,
+                reason,
+            } => {
                 let state = if *up { "UP" } else { "DOWN" };
                 let verb = if *flipped { "is now" } else { "stays" };
                 write!(f, "endpoint {endpoint} {verb} {state} ({reason})")
@@ -162,6 +175,9 @@ impl std::fmt::Display for EventKind {
                  the checker's network than theirs; holding the answers of {}",
                 endpoints.join(", ")
             ),
+            EventKind::Watchdog { reason, restarts } => {
+                write!(f, "checker restarted ({reason}); restarts so far: {restarts}")
+            }
             EventKind::Breaker {
                 tripped: false,
                 endpoints,

@@ -99,7 +99,15 @@ pub struct Filter {
 }
 
 /// The kinds of event, as `kind` names them.
-pub const KINDS: [&str; 6] = ["check", "verdict", "answer", "certificate", "override", "breaker"];
+pub const KINDS: [&str; 7] = [
+    "check",
+    "verdict",
+    "answer",
+    "certificate",
+    "override",
+    "breaker",
+    "watchdog",
+];
 
 /// One page of events, newest first.
 #[derive(Debug, Serialize)]
@@ -246,7 +254,7 @@ fn about_endpoint(kind: &EventKind, name: &str) -> bool {
         | EventKind::Certificate { endpoint, .. }
         | EventKind::Override { endpoint, .. } => endpoint == name,
         EventKind::Breaker { endpoints, .. } => endpoints.iter().any(|e| e == name),
-        EventKind::Answer { .. } => false,
+        EventKind::Answer { .. } | EventKind::Watchdog { .. } => false,
     }
 }
 
@@ -258,6 +266,7 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::Certificate { .. } => "certificate",
         EventKind::Override { .. } => "override",
         EventKind::Breaker { .. } => "breaker",
+        EventKind::Watchdog { .. } => "watchdog",
     }
 }
 
@@ -331,6 +340,11 @@ pub enum Detail {
         endpoints: Vec<String>,
         by_operator: bool,
     },
+    /// The checker was restarted.
+    Watchdog {
+        reason: String,
+        restarts: u32,
+    },
 }
 
 /// An answer in an answer event.
@@ -370,7 +384,9 @@ impl EventView {
                 detail,
                 latency_ms: latency.as_secs_f64() * 1e3,
             },
-            EventKind::Verdict { endpoint, up, reason, .. } => Detail::Verdict { endpoint, up, reason },
+            EventKind::Verdict {
+                endpoint, up, reason, ..
+            } => Detail::Verdict { endpoint, up, reason },
             EventKind::Answer {
                 record,
                 old,
@@ -411,6 +427,7 @@ impl EventView {
                 endpoints,
                 by_operator,
             },
+            EventKind::Watchdog { reason, restarts } => Detail::Watchdog { reason, restarts },
         };
         EventView {
             id,
@@ -505,7 +522,7 @@ mod tests {
             },
         });
         let counts = log.counts();
-        assert_eq!(counts.kinds, [2, 0, 0, 0, 0, 1]);
+        assert_eq!(counts.kinds, [2, 0, 0, 0, 0, 1, 0]);
         assert_eq!(counts.checks[&("a".to_string(), "web".to_string())].ok, 2);
         let page = log.page(&Filter {
             endpoint: Some("b".into()),
