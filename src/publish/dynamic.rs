@@ -87,7 +87,11 @@ impl DynamicAnswer {
         DynamicAnswer {
             rtype,
             ttl,
-            content: Content::Addresses(Variants { addresses: variants, bodies, buckets: None }),
+            content: Content::Addresses(Variants {
+                addresses: variants,
+                bodies,
+                buckets: None,
+            }),
         }
     }
 

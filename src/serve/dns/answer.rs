@@ -120,7 +120,11 @@ impl Response<'_> {
         let (addrs, _, by_client) = variants.pick_for(self.seq, self.client);
         if by_client {
             use crate::decide::answer_set::hash::{CLIENT_PREFIX_V4, CLIENT_PREFIX_V6};
-            self.ecs_scope = Some(if self.client.is_some_and(|c| c.is_ipv4()) { CLIENT_PREFIX_V4 } else { CLIENT_PREFIX_V6 });
+            self.ecs_scope = Some(if self.client.is_some_and(|c| c.is_ipv4()) {
+                CLIENT_PREFIX_V4
+            } else {
+                CLIENT_PREFIX_V6
+            });
         }
         addrs
     }
@@ -197,8 +201,9 @@ pub fn answer_for(
     resp.w.remember_name(HEADER_LEN, q.qname);
     let nsid = q.edns.filter(|e| e.nsid).and(snapshot.identity.nsid.as_deref());
     let ecs = q.edns.and_then(|e| e.ecs);
-    let opt_len =
-        q.edns.map_or(0, |_| OPT_LEN + nsid.map_or(0, |n| 4 + n.len()) + ecs.map_or(0, |e| 8 + e.address_len()));
+    let opt_len = q.edns.map_or(0, |_| {
+        OPT_LEN + nsid.map_or(0, |n| 4 + n.len()) + ecs.map_or(0, |e| 8 + e.address_len())
+    });
     resp.w.reserve_tail(opt_len);
     match q.edns {
         Some(e) if e.version > 0 => resp.rcode = rcode::BADVERS,

@@ -479,8 +479,12 @@ mod client_subnet_tests {
     /// The health-checked app.example.test with two hashed variants.
     fn snapshot() -> Snapshot {
         let buckets: Vec<u16> = (0..BUCKETS as u16).map(|b| b % 2).collect();
-        let answer =
-            DynamicAnswer::hashed(rtype::A, 30, vec![vec![ip("127.0.0.2")], vec![ip("127.0.0.3")]], buckets);
+        let answer = DynamicAnswer::hashed(
+            rtype::A,
+            30,
+            vec![vec![ip("127.0.0.2")], vec![ip("127.0.0.3")]],
+            buckets,
+        );
         super::dynamic_tests::snapshot_with_app(answer)
     }
 
@@ -508,7 +512,11 @@ mod client_subnet_tests {
         let snapshot = snapshot();
         let q = query(None);
         for source in [ip("127.0.0.1"), ip("127.9.8.7"), ip("::1")] {
-            let expected = if bucket(source).is_multiple_of(2) { ip("127.0.0.2") } else { ip("127.0.0.3") };
+            let expected = if bucket(source).is_multiple_of(2) {
+                ip("127.0.0.2")
+            } else {
+                ip("127.0.0.3")
+            };
             for seq in 0..8 {
                 let mut buf = [0u8; 4096];
                 buf[..q.len()].copy_from_slice(&q);
@@ -528,18 +536,33 @@ mod client_subnet_tests {
         let q = query(Some(&[0, 1, 24, 0, 10, 1, 2]));
         let mut buf = [0u8; 4096];
         buf[..q.len()].copy_from_slice(&q);
-        assert_eq!(answer_in_place_from(&snapshot, &mut buf, q.len(), 0, Some(ip("127.0.0.1"))), None);
+        assert_eq!(
+            answer_in_place_from(&snapshot, &mut buf, q.len(), 0, Some(ip("127.0.0.1"))),
+            None
+        );
         let mut out = vec![0u8; 65535];
         let n = answer::respond_from(&snapshot, &q, Transport::Udp, 0, Some(ip("127.0.0.1")), &mut out).unwrap();
         let reply = &out[..n];
         let question_end = q.len() - 22;
-        let expected = if bucket(ip("10.1.2.0")).is_multiple_of(2) { ip("127.0.0.2") } else { ip("127.0.0.3") };
-        assert_eq!(address_in(reply, question_end), expected, "the subnet, not the resolver, decides");
+        let expected = if bucket(ip("10.1.2.0")).is_multiple_of(2) {
+            ip("127.0.0.2")
+        } else {
+            ip("127.0.0.3")
+        };
+        assert_eq!(
+            address_in(reply, question_end),
+            expected,
+            "the subnet, not the resolver, decides"
+        );
         // The OPT ends the reply: its ECS option, scope /24 (RFC 7871 §7.2.1).
         assert_eq!(&reply[n - 11..], &[0, 8, 0, 7, 0, 1, 24, 24, 10, 1, 2]);
         let malformed = query(Some(&[0, 1, 24, 0, 10, 1])); // 2 octets for a /24
         let n = answer::respond(&snapshot, &malformed, Transport::Udp, 0, &mut out).unwrap();
-        assert_eq!(out[3] & 0x0f, 1, "FORMERR for a malformed client subnet (RFC 7871 §7.1.1)");
+        assert_eq!(
+            out[3] & 0x0f,
+            1,
+            "FORMERR for a malformed client subnet (RFC 7871 §7.1.1)"
+        );
         assert!(n >= 12);
     }
 }

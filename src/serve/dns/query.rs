@@ -63,7 +63,11 @@ impl ClientSubnet {
             _ => return None,
         };
         let address = body.get(4..)?;
-        let subnet = ClientSubnet { family, source_prefix, address: [0; 16] };
+        let subnet = ClientSubnet {
+            family,
+            source_prefix,
+            address: [0; 16],
+        };
         if source_prefix > max || scope != 0 || address.len() != subnet.address_len() {
             return None;
         }

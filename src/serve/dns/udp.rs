@@ -320,8 +320,14 @@ impl Worker {
             self.stats.fast += 1;
             return Some(reply);
         }
-        let Some(reply) = answer::respond_from(snapshot, &buf[..len], Transport::Udp, self.seq, source, &mut self.scratch)
-        else {
+        let Some(reply) = answer::respond_from(
+            snapshot,
+            &buf[..len],
+            Transport::Udp,
+            self.seq,
+            source,
+            &mut self.scratch,
+        ) else {
             self.stats.dropped += 1;
             return None;
         };
