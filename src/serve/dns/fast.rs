@@ -47,7 +47,9 @@ pub fn answer_in_place_from(
     {
         return None;
     }
-    let (key, qname_end) = lowered_qname(packet)?;
+    let qname_end = query::question_name_end(packet, HEADER_LEN)?;
+    let mut key = NameBuf::EMPTY;
+    key.set_lowered(&packet[HEADER_LEN..qname_end]);
     let question_end = qname_end + 4;
     let qtype = u16::from_be_bytes([*packet.get(qname_end)?, *packet.get(qname_end + 1)?]);
     let qclass = u16::from_be_bytes([*packet.get(qname_end + 2)?, *packet.get(qname_end + 3)?]);
@@ -229,14 +231,6 @@ fn soa_compresses_into_question(zone: &Zone, key: &[u8], apex_at: usize) -> bool
     let ends_with_shared =
         |name: &[u8]| name.len() >= shared.len() && name[name.len() - shared.len()..].eq_ignore_ascii_case(shared);
     ends_with_shared(mname) || ends_with_shared(&rest[..rname_len])
-}
-
-/// The question name, lowered, and where it ends; `None` if it is not a
-/// plain uncompressed name.
-#[inline]
-fn lowered_qname(packet: &[u8]) -> Option<(NameBuf, usize)> {
-    let end = query::question_name_end(packet, HEADER_LEN)?;
-    Some((NameBuf::lowered(&packet[HEADER_LEN..end]), end))
 }
 
 /// A lone OPT record that ends the packet: (client payload size, DO).

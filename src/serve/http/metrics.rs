@@ -126,6 +126,7 @@ impl Collector for Scrape {
         self.records(&mut encoder)?;
         self.endpoints(&mut encoder)?;
         self.events(&mut encoder)?;
+        self.scheduler(&mut encoder)?;
         self.dns(&mut encoder)
     }
 }
@@ -268,6 +269,54 @@ impl Scrape {
                 let labels = vec![("endpoint", endpoint.clone()), ("check", check.clone())];
                 (labels, counts.latency.clone())
             }),
+        )
+    }
+
+    fn scheduler(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.status.scheduler;
+        let lag = &s.lag;
+        family(
+            e,
+            "schedule_lag",
+            "How late check runs started against their due time, over every run since start: \
+             the 50th and 99th percentiles (upper bounds of log-linear buckets, within 25%) and the maximum.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+            // A gauge per statistic: `quantile` is reserved for summaries.
+            [("p50", lag.p50), ("p99", lag.p99), ("max", lag.max)]
+                .map(|(q, d)| (vec![("statistic", q.to_string())], ConstGauge::new(d.as_secs_f64()))),
+        )?;
+        family(
+            e,
+            "schedule_runs",
+            "Check runs started since the scheduler started.",
+            None,
+            MetricType::Counter,
+            [(Vec::new(), ConstCounter::new(lag.runs))],
+        )?;
+        family(
+            e,
+            "schedule_skipped",
+            "Check turns skipped: the previous run was still in flight, or the scheduler was an interval behind.",
+            None,
+            MetricType::Counter,
+            [(Vec::new(), ConstCounter::new(s.skipped))],
+        )?;
+        family(
+            e,
+            "checks_in_flight",
+            "Check runs in flight now.",
+            None,
+            MetricType::Gauge,
+            [(Vec::new(), gauge(s.in_flight as i64))],
+        )?;
+        family(
+            e,
+            "checks_scheduled",
+            "Probes scheduled now (identical checks are shared).",
+            None,
+            MetricType::Gauge,
+            [(Vec::new(), gauge(s.probes as i64))],
         )
     }
 
