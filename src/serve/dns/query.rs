@@ -126,7 +126,10 @@ impl NameBuf {
     /// eight octets at a time.
     #[inline]
     pub fn lowered(wire: &[u8]) -> NameBuf {
-        let mut buf = NameBuf { bytes: [0; MAX_NAME_LEN], len: 0 };
+        let mut buf = NameBuf {
+            bytes: [0; MAX_NAME_LEN],
+            len: 0,
+        };
         buf.set_lowered(wire);
         buf
     }
@@ -148,7 +151,10 @@ impl NameBuf {
     }
 
     /// An empty buffer to fill with [`NameBuf::set_lowered`].
-    pub const EMPTY: NameBuf = NameBuf { bytes: [0; MAX_NAME_LEN], len: 0 };
+    pub const EMPTY: NameBuf = NameBuf {
+        bytes: [0; MAX_NAME_LEN],
+        len: 0,
+    };
 }
 
 /// ASCII-lowercases eight octets at once: adds 0x20 to exactly the octets
