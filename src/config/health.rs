@@ -227,6 +227,10 @@ pub struct EndpointConfig {
     pub initial_up: bool,
 }
 
+/// Check locations: this server (probe agents in other locations are not
+/// configurable yet).
+pub const CHECK_LOCATIONS: u16 = 1;
+
 /// The User-Agent HTTP checks send unless told otherwise: servers that
 /// block requests without one would otherwise fail every check.
 pub fn default_user_agent() -> String {
@@ -780,6 +784,16 @@ fn resolve_record(
         &[("all", Combine::All), ("any", Combine::Any)],
     )?;
     let quorum = limit(ctx, &r.quorum, &f("quorum"), &limits::QUORUM)? as u16;
+    // Checks run from this server only: a larger quorum is never reached and
+    // the verdicts hold their initial state. Kept as a warning so decide's
+    // scenarios can simulate more locations.
+    if quorum > CHECK_LOCATIONS {
+        tracing::warn!(
+            record = %r.name.get_ref(),
+            "quorum {quorum} needs {quorum} check locations; checks run from this server only, so the \
+             verdicts of this record's endpoints will not follow their checks"
+        );
+    }
     let min_healthy = min_healthy(ctx, &r.min_healthy, &f("min_healthy"))?;
     let backup_share = fraction(ctx, &r.backup_share, &f("backup_share"), &limits::BACKUP_SHARE)?;
     let damping = match &r.flap_damping {
