@@ -42,5 +42,6 @@ pub mod config;
 pub mod decide;
 pub mod dns;
 pub mod observe;
+pub mod persist;
 pub mod publish;
 pub mod serve;

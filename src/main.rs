@@ -26,6 +26,10 @@ enum Command {
         /// Where the HTTP API listens (default [api] listen, else 127.0.0.1:8053), e.g. 127.0.0.1:0.
         #[arg(long, value_name = "ADDR")]
         api: Option<String>,
+        /// Directory of the state store: overrides and sticky failover state survive restarts
+        /// (default [server] state_dir; without either, they are kept in memory only).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Validate the configuration and zones, print a summary, and exit.
     Check {
@@ -180,6 +184,7 @@ impl SourceArgs {
             zones: self.zone,
             udp_threads: self.udp_threads,
             api: None,
+            state_dir: None,
         }
     }
 }
@@ -188,8 +193,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     lifeline::app::init_logging();
     let result = match cli.command {
-        Command::Serve { sources, api } => lifeline::app::serve(lifeline::config::Sources {
+        Command::Serve {
+            sources,
             api,
+            state_dir,
+        } => lifeline::app::serve(lifeline::config::Sources {
+            api,
+            state_dir,
             ..sources.into_sources()
         }),
         Command::Check { sources } => lifeline::app::check(sources.into_sources()),

@@ -29,6 +29,7 @@ use crate::observe::{
     BodyMatch, BodyRegex, CaSource, Clients, DnsProbe, ExecProbe, HttpProbe, IcmpProbe, Observation, ProbeKey,
     ProbeKind, ProbeSpec, Scheduler, SchedulerOptions, SchedulerStats, StatusRange, TcpProbe, TlsOptions, TlsVerify,
 };
+use crate::persist::{Saved, SavedOverride, Store};
 use crate::publish::dynamic::DynamicAnswer;
 use crate::publish::event::{AnswerText, Audit, Event, EventKind};
 use crate::publish::snapshot::SharedSnapshot;
@@ -200,6 +201,11 @@ struct State {
     last_result: Instant,
     /// Probes whose certificate is close to expiry (one event each).
     expiring: std::collections::HashSet<ProbeKey>,
+    /// Overrides and sticky state survive restarts here, if configured.
+    store: Option<Store>,
+    /// Restored overrides with an expiry: they lapse here (overrides set
+    /// through the API lapse by the API's own timers).
+    expiries: Vec<(String, SystemTime)>,
 }
 
 /// The parts of a scheduler that outlive it: the checkers' clients, the
@@ -272,6 +278,10 @@ enum Command {
         record: String,
         reply: oneshot::Sender<Result<(), ControlError>>,
     },
+    Restore {
+        saved: Saved,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 impl std::fmt::Debug for Command {
@@ -281,6 +291,7 @@ impl std::fmt::Debug for Command {
             Command::Status { .. } => f.write_str("Command::Status"),
             Command::Override { endpoint, admin, .. } => write!(f, "Command::Override({endpoint}, {admin:?})"),
             Command::Failback { record, .. } => write!(f, "Command::Failback({record})"),
+            Command::Restore { .. } => f.write_str("Command::Restore"),
         }
     }
 }
@@ -294,6 +305,8 @@ pub enum ControlError {
     UnknownRecord(String),
     #[error("the health engine has stopped")]
     Stopped,
+    #[error("{0}")]
+    Store(String),
 }
 
 /// What the decide task knows now: every record's answer set and every
@@ -447,6 +460,7 @@ impl Health {
         epoch: Instant,
         snapshot: SharedSnapshot,
         shutdown: watch::Receiver<bool>,
+        store: Option<Store>,
     ) -> anyhow::Result<Health> {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (tx, rx) = mpsc::channel(OBSERVATION_BUFFER);
@@ -479,6 +493,8 @@ impl Health {
             restart,
             last_result: Instant::now(),
             expiring: Default::default(),
+            store,
+            expiries: Vec::new(),
         };
         let task = tokio::spawn(run(state, rx, command_rx, snapshot, events.clone(), shutdown));
         Ok(Health {
@@ -530,6 +546,15 @@ impl Health {
         };
         self.commands.send(command).await.map_err(|_| ControlError::Stopped)?;
         answer.await.map_err(|_| ControlError::Stopped)?
+    }
+
+    /// Applies what the store kept from before a restart: overrides (those
+    /// not yet expired) and each record's sticky tier. Call before serving.
+    pub async fn restore(&self, saved: Saved) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Restore { saved, reply }).await.is_ok() {
+            let _ = done.await;
+        }
     }
 
     /// Returns a record with manual failback to its best healthy tier.
@@ -605,6 +630,7 @@ async fn run(
                 if Instant::now() >= next_tick {
                     next_tick = Instant::now() + MAX_IDLE;
                     watchdog(&mut state, &events);
+                    lapse_restored_overrides(&mut state, &events, &mut changed).await;
                 }
                 let now = state.now();
                 for change in state.verdicts.tick(now) {
@@ -621,7 +647,32 @@ async fn run(
                     let _ = reply.send(status(&state));
                 }
                 Some(Command::Override { endpoint, admin, audit, reply }) => {
-                    let _ = reply.send(set_override(&mut state, &endpoint, admin, audit, &events, &mut changed));
+                    let saved = SavedOverride {
+                        endpoint: endpoint.clone(),
+                        mode: override_mode(admin).into(),
+                        reason: audit.reason.clone(),
+                        by: audit.by.clone(),
+                        until: audit.until,
+                    };
+                    let mut result = set_override(&mut state, &endpoint, admin, audit, &events, &mut changed);
+                    // Acknowledged only once durable (DESIGN.md §6).
+                    if let (Ok(()), Some(store)) = (&result, &state.store) {
+                        let written = match admin {
+                            Override::Auto => store.clear_override(&endpoint).await,
+                            _ => store.put_override(saved).await,
+                        };
+                        if let Err(e) = written {
+                            result = Err(ControlError::Store(e.to_string()));
+                        }
+                    }
+                    let _ = reply.send(result);
+                }
+                Some(Command::Restore { saved, reply }) => {
+                    restore(&mut state, saved, &events, &mut changed);
+                    // Published before the caller goes on to serve.
+                    publish(&mut state, &changed, &snapshot, &events);
+                    changed.clear();
+                    let _ = reply.send(());
                 }
                 Some(Command::Failback { record, reply }) => {
                     let found = state.wiring.record_names.iter().position(|n| n.eq_ignore_ascii_case(&record));
@@ -742,6 +793,85 @@ fn set_override(
         verdict_changed(state, &change, events, changed);
     }
     Ok(())
+}
+
+fn override_mode(admin: Override) -> &'static str {
+    match admin {
+        Override::Auto => "auto",
+        Override::Drain => "drain",
+        Override::ForceUp => "force-up",
+    }
+}
+
+/// Applies restored state: overrides by endpoint name (expired ones are
+/// dropped), sticky tiers by record name. Timestamps of the old process's
+/// clock (`healthy_since`) do not carry over: a failback hold restarts.
+fn restore(state: &mut State, saved: Saved, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
+    let now = SystemTime::now();
+    for o in saved.overrides {
+        let admin = match o.mode.as_str() {
+            "drain" => Override::Drain,
+            "force-up" => Override::ForceUp,
+            _ => continue,
+        };
+        if o.until.is_some_and(|until| until <= now) {
+            tracing::info!(endpoint = %o.endpoint, "restored override already expired; dropped");
+            if let Some(store) = &state.store {
+                let store = store.clone();
+                let endpoint = o.endpoint.clone();
+                tokio::spawn(async move { store.clear_override(&endpoint).await });
+            }
+            continue;
+        }
+        let audit = Audit {
+            reason: o.reason.clone(),
+            by: o.by.clone(),
+            until: o.until,
+        };
+        match set_override(state, &o.endpoint, admin, audit, events, changed) {
+            Ok(()) => {
+                tracing::info!(endpoint = %o.endpoint, mode = %o.mode, "override restored");
+                if let Some(until) = o.until {
+                    state.expiries.push((o.endpoint, until));
+                }
+            }
+            Err(e) => tracing::warn!("a stored override was not restored: {e}"),
+        }
+    }
+    for (name, json) in saved.sticky {
+        let Some(r) = state.wiring.record_names.iter().position(|n| *n == name) else {
+            continue;
+        };
+        match serde_json::from_str::<RecordState>(&json) {
+            Ok(mut restored) => {
+                restored.healthy_since.clear();
+                tracing::info!(record = %name, tier = ?restored.tier, "sticky failover state restored");
+                state.records[r] = restored;
+                changed.insert(r);
+            }
+            Err(e) => tracing::warn!(record = %name, "stored failover state unreadable, ignored: {e}"),
+        }
+    }
+}
+
+/// Ends restored overrides whose time has come.
+async fn lapse_restored_overrides(state: &mut State, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
+    let now = SystemTime::now();
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.expiries)
+        .into_iter()
+        .partition(|(_, until)| *until <= now);
+    state.expiries = later;
+    for (endpoint, _) in due {
+        let audit = Audit {
+            reason: "expired".into(),
+            by: "lifeline".into(),
+            until: None,
+        };
+        let lapsed = set_override(state, &endpoint, Override::Auto, audit, events, changed).is_ok();
+        if let (true, Some(store)) = (lapsed, &state.store) {
+            let _ = store.clear_override(&endpoint).await;
+        }
+    }
 }
 
 /// Swaps in a new configuration, all or nothing.
@@ -971,7 +1101,12 @@ fn publish(state: &mut State, changed: &BTreeSet<usize>, snapshot: &SharedSnapsh
     let current = snapshot.load_full();
     let mut updates = Vec::new();
     for &r in changed {
+        let tier_before = state.records[r].tier;
         let set = state.compute(r, now);
+        let json = (state.records[r].tier != tier_before).then(|| serde_json::to_string(&state.records[r]).ok());
+        if let (Some(store), Some(Some(json))) = (&state.store, json) {
+            store.put_sticky(&state.wiring.record_names[r], json);
+        }
         if set.same_served(&state.current[r]) {
             state.current[r] = set;
             continue;

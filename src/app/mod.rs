@@ -149,6 +149,14 @@ impl Server {
             max_connections: config.tcp_connections,
             idle_timeout: config.tcp_idle_timeout,
         };
+        let (store, saved) = match &config.state_dir {
+            Some(dir) => {
+                let (store, saved) = crate::persist::Store::open(dir)?;
+                tracing::info!(dir = %dir.display(), overrides = saved.overrides.len(), sticky = saved.sticky.len(), "state store opened");
+                (Some(store), saved)
+            }
+            None => (None, crate::persist::Saved::default()),
+        };
         let health = {
             let _guard = runtime.enter();
             health::Health::start(
@@ -156,8 +164,11 @@ impl Server {
                 tokio::time::Instant::now(),
                 snapshot.clone(),
                 shutdown_rx.clone(),
+                store,
             )?
         };
+        // What was saved is in force before the first query is answered.
+        runtime.block_on(health.restore(saved));
         let health = Arc::new(health);
         let api_events = health.subscribe();
         let mut server = Server {

@@ -33,6 +33,7 @@ pub struct RawServer {
     pub identity: Option<Spanned<String>>,
     pub version: Option<Spanned<String>>,
     pub nsid: Option<Spanned<String>>,
+    pub state_dir: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -26,6 +26,8 @@ pub struct Sources {
     pub udp_threads: Option<usize>,
     /// `lifeline serve --api ADDR`: where the HTTP API listens.
     pub api: Option<String>,
+    /// `lifeline serve --state-dir DIR`: where the state store lives.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// One zone's data as read, not yet checked as a whole.
@@ -57,6 +59,9 @@ pub struct Config {
     pub health: HealthConfig,
     /// `[api]`: the HTTP API.
     pub api: ApiConfig,
+    /// Where overrides and sticky failover state are kept across restarts;
+    /// `None` keeps them in memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Listen addresses when none are given: port 53 on every address.
@@ -182,6 +187,20 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
     let version = text_field(&server.version, "server.version")?;
     let identity = text_field(&server.identity, "server.identity")?;
     let nsid = text_field(&server.nsid, "server.nsid")?.map(String::into_bytes);
+    // The flag wins over the file; a relative path in the file is relative
+    // to the file.
+    let state_dir = match (&sources.state_dir, &server.state_dir, file) {
+        (Some(dir), _, _) => Some(dir.clone()),
+        (None, Some(dir), Some(ctx)) if dir.get_ref().is_empty() => {
+            return Err(ctx.error(
+                dir,
+                "server.state_dir",
+                "an empty path; leave the key out to keep state in memory",
+            ));
+        }
+        (None, Some(dir), Some(ctx)) => Some(ctx.dir().join(dir.get_ref())),
+        _ => None,
+    };
     let l = &raw.limits;
     let edns_udp_size = l
         .edns_udp_size
@@ -239,6 +258,7 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
         records,
         health,
         api,
+        state_dir,
     })
 }
 

@@ -3,11 +3,18 @@
 //! One driver task owns a due-queue (a binary heap of the next run time of
 //! every probe) and one timer. When a probe comes due the driver spawns
 //! one task for that run, which reports and ends; nothing sleeps per
-//! probe. Between runs a probe costs one heap entry and one map slot, so
-//! memory grows with the number of probes in flight, not the number
-//! configured. (Measured here, 2 cores: 10,000 probes at 1 s keep the
-//! driver's lag p99 in the low milliseconds; see the `scale_` tests in
-//! `tests/checks.rs` for the figures and the command.)
+//! probe. Between runs a probe costs one heap entry and one map slot
+//! (about 500 bytes); a run in flight costs its task (about 7 KiB) and its
+//! socket.
+//!
+//! Measured on this 2-core VM with 10,000 probes at 1 s for 10 s against
+//! a loopback backend on its own thread (`scale_` tests in
+//! `tests/checks.rs`, release build, machine otherwise quiet): the driver
+//! alone (a prober that does nothing) costs 14% of one core, lag p99 3 ms;
+//! TCP checks 60% of one core, lag p99 3 ms, at most 63 runs in flight;
+//! HTTP checks 94% of one core, lag p99 4 ms, peak RSS 38 MB. When other
+//! work takes the CPU, runs queue up to `max_in_flight` and lag grows
+//! (turns are then skipped, not bunched).
 //!
 //! Rules, in the order the driver applies them:
 //! - A new probe's first run is due at a random point of its first
@@ -32,7 +39,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::{AbortHandle, JoinError, JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::{Instant, sleep_until};
 
 use super::lag::{LagHistogram, LagSummary};
@@ -130,6 +137,7 @@ impl Scheduler {
             probes: HashMap::new(),
             queue: BinaryHeap::new(),
             runs: JoinSet::new(),
+            running: HashMap::new(),
             generation: 0,
             seed: super::random_u64(),
         };
@@ -229,6 +237,8 @@ struct Due {
 struct Slot {
     spec: Arc<ProbeSpec>,
     generation: u64,
+    /// The run in flight, until it is reaped. (Kept longer, the handle
+    /// would keep the finished task's memory, a few KiB, alive.)
     run: Option<AbortHandle>,
 }
 
@@ -252,6 +262,8 @@ struct Driver<P> {
     probes: HashMap<ProbeKey, Slot>,
     queue: BinaryHeap<Reverse<Due>>,
     runs: JoinSet<()>,
+    /// Which probe each run in flight belongs to.
+    running: HashMap<Id, ProbeKey>,
     generation: u64,
     seed: u64,
 }
@@ -276,7 +288,7 @@ impl<P: Prober> Driver<P> {
                 },
                 // Only a full driver waits for runs to finish; otherwise
                 // they are reaped in bulk at the next wake.
-                Some(done) = self.runs.join_next(), if full => self.reaped(done),
+                Some(done) = self.runs.join_next_with_id(), if full => self.reaped(done),
                 () = &mut timer, if wake.is_some() => {}
             }
         }
@@ -287,7 +299,7 @@ impl<P: Prober> Driver<P> {
     /// Collects every run that has finished, so that the in-flight count
     /// (and the bound) is exact however long the driver was not scheduled.
     fn reap_finished(&mut self) {
-        while let Some(done) = self.runs.try_join_next() {
+        while let Some(done) = self.runs.try_join_next_with_id() {
             self.reaped(done);
         }
     }
@@ -334,7 +346,9 @@ impl<P: Prober> Driver<P> {
                 self.results.clone(),
                 self.stats.clone(),
             );
-            slot.run = Some(self.runs.spawn(run));
+            let run = self.runs.spawn(run);
+            self.running.insert(run.id(), due.key);
+            slot.run = Some(run);
         }
         self.stats.skipped.fetch_add(skipped, Ordering::Relaxed);
     }
@@ -397,12 +411,22 @@ impl<P: Prober> Driver<P> {
         Duration::from_nanos(hasher.finish() % nanos)
     }
 
-    fn reaped(&mut self, done: Result<(), JoinError>) {
+    fn reaped(&mut self, done: Result<(Id, ()), JoinError>) {
+        let id = match &done {
+            Ok((id, ())) => *id,
+            Err(e) => e.id(),
+        };
         if let Err(e) = done
             && e.is_panic()
         {
             self.stats.panicked.fetch_add(1, Ordering::Relaxed);
             tracing::error!("a probe run panicked: {e}");
+        }
+        let slot = self.running.remove(&id).and_then(|key| self.probes.get_mut(&key));
+        if let Some(slot) = slot
+            && slot.run.as_ref().is_some_and(|run| run.id() == id)
+        {
+            slot.run = None;
         }
         self.stats.in_flight.store(self.runs.len(), Ordering::Relaxed);
     }

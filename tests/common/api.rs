@@ -104,3 +104,22 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// Like [`request`], but `None` instead of a panic when the server is gone
+/// (refused, reset, or no complete reply): for crash tests.
+pub fn try_request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
+    let body = body.unwrap_or("");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let status_line = std::str::from_utf8(&raw).ok()?.lines().next()?;
+    status_line.split(' ').nth(1)?.parse().ok()
+}

@@ -38,6 +38,9 @@ pub enum ApiError {
     ReloadRejected(String),
     #[error("the health engine has stopped")]
     Stopped,
+    /// The change was applied but could not be made durable.
+    #[error("could not record the change in the state store: {0}")]
+    Store(String),
 }
 
 impl ApiError {
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ReloadRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -61,6 +65,7 @@ impl From<ControlError> for ApiError {
             ControlError::UnknownEndpoint(name) => ApiError::UnknownEndpoint(name),
             ControlError::UnknownRecord(name) => ApiError::UnknownRecord(name),
             ControlError::Stopped => ApiError::Stopped,
+            ControlError::Store(message) => ApiError::Store(message),
         }
     }
 }

@@ -1,0 +1,260 @@
+//! The embedded store (DESIGN.md §6): operator overrides and each record's
+//! sticky failover state, in one SQLite file under `state_dir`, so that a
+//! restart neither forgets a drain nor a manual failover.
+//!
+//! One writer thread owns the connection. A write is acknowledged only
+//! after its transaction has committed (WAL, `synchronous = FULL`), so an
+//! acknowledged write survives `kill -9` at any moment. The DNS path never
+//! touches the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+/// The file name inside `state_dir`.
+pub const FILE: &str = "lifeline.db";
+
+/// What the store could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store {}: {source}", path.display())]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("state store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state store: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("the state store has stopped")]
+    Stopped,
+}
+
+/// An operator override as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedOverride {
+    pub endpoint: String,
+    /// `drain`, `force-up` or `auto`.
+    pub mode: String,
+    pub reason: String,
+    pub by: String,
+    pub until: Option<SystemTime>,
+}
+
+/// Everything restored at start.
+#[derive(Debug, Clone, Default)]
+pub struct Saved {
+    pub overrides: Vec<SavedOverride>,
+    /// Record name → its sticky state, as JSON (decide's `RecordState`).
+    pub sticky: Vec<(String, String)>,
+}
+
+enum Write {
+    Override(SavedOverride),
+    ClearOverride(String),
+    Sticky(String, String),
+}
+
+type Job = (Write, Option<oneshot::Sender<Result<(), StoreError>>>);
+
+/// A handle to the store's writer thread.
+#[derive(Debug, Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+}
+
+fn seconds(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_error)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(open_error)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(open_error)?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS overrides (
+             endpoint TEXT PRIMARY KEY, mode TEXT NOT NULL, reason TEXT NOT NULL,
+             by TEXT NOT NULL, until INTEGER, at INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS sticky (record TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL);",
+    )
+    .map_err(open_error)?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and reads what it holds.
+    pub fn open(dir: &Path) -> Result<(Store, Saved), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: dir.to_path_buf(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+        let path = dir.join(FILE);
+        let conn = open(&path)?;
+        let saved = read(&conn)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("lifeline-store".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| StoreError::Open {
+                path,
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        Ok((Store { jobs }, saved))
+    }
+
+    /// Records an override; returns once it is durable.
+    pub async fn put_override(&self, saved: SavedOverride) -> Result<(), StoreError> {
+        self.acked(Write::Override(saved)).await
+    }
+
+    /// Removes an endpoint's override (back to following its checks).
+    pub async fn clear_override(&self, endpoint: &str) -> Result<(), StoreError> {
+        self.acked(Write::ClearOverride(endpoint.to_string())).await
+    }
+
+    /// Records a record's sticky state; not waited for.
+    pub fn put_sticky(&self, record: &str, state_json: String) {
+        let _ = self.jobs.send((Write::Sticky(record.to_string(), state_json), None));
+    }
+
+    async fn acked(&self, write: Write) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send((write, Some(tx))).map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+}
+
+fn read(conn: &Connection) -> Result<Saved, StoreError> {
+    let mut saved = Saved::default();
+    let mut q = conn.prepare("SELECT endpoint, mode, reason, by, until FROM overrides ORDER BY endpoint")?;
+    let rows = q.query_map([], |r| {
+        let until: Option<i64> = r.get(4)?;
+        Ok(SavedOverride {
+            endpoint: r.get(0)?,
+            mode: r.get(1)?,
+            reason: r.get(2)?,
+            by: r.get(3)?,
+            until: until.map(|s| UNIX_EPOCH + Duration::from_secs(s.max(0) as u64)),
+        })
+    })?;
+    for row in rows {
+        saved.overrides.push(row?);
+    }
+    let mut q = conn.prepare("SELECT record, state FROM sticky ORDER BY record")?;
+    let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    for row in rows {
+        saved.sticky.push(row?);
+    }
+    Ok(saved)
+}
+
+fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
+    let now = seconds(SystemTime::now());
+    match write {
+        Write::Override(o) => {
+            conn.execute(
+                "INSERT INTO overrides (endpoint, mode, reason, by, until, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(endpoint) DO UPDATE SET mode = ?2, reason = ?3, by = ?4, until = ?5, at = ?6",
+                params![o.endpoint, o.mode, o.reason, o.by, o.until.map(seconds), now],
+            )?;
+        }
+        Write::ClearOverride(endpoint) => {
+            conn.execute("DELETE FROM overrides WHERE endpoint = ?1", params![endpoint])?;
+        }
+        Write::Sticky(record, state) => {
+            let same: Option<String> = conn
+                .query_row("SELECT state FROM sticky WHERE record = ?1", params![record], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if same.as_deref() != Some(state.as_str()) {
+                conn.execute(
+                    "INSERT INTO sticky (record, state, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(record) DO UPDATE SET state = ?2, at = ?3",
+                    params![record, state, now],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs writes one at a time, each in its own committed transaction, and
+/// acknowledges it after the commit.
+fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    for (write, ack) in jobs {
+        let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
+            apply(&tx, &write)?;
+            tx.commit()?;
+            Ok(())
+        });
+        if let Err(e) = &result {
+            tracing::error!("{e}");
+        }
+        if let Some(ack) = ack {
+            let _ = ack.send(result);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "lifeline-store-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[tokio::test]
+    async fn what_was_acknowledged_is_there_after_reopening() {
+        let d = dir();
+        let (store, saved) = Store::open(&d).unwrap();
+        assert!(saved.overrides.is_empty());
+        let drain = SavedOverride {
+            endpoint: "web-a".into(),
+            mode: "drain".into(),
+            reason: "kernel upgrade".into(),
+            by: "ops".into(),
+            until: Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000)),
+        };
+        store.put_override(drain.clone()).await.unwrap();
+        store
+            .put_override(SavedOverride {
+                endpoint: "web-b".into(),
+                mode: "force-up".into(),
+                until: None,
+                ..drain.clone()
+            })
+            .await
+            .unwrap();
+        store.clear_override("web-b").await.unwrap();
+        store.put_sticky("www.example.test/A", r#"{"tier":2}"#.into());
+        store
+            .put_override(SavedOverride {
+                endpoint: "web-c".into(),
+                ..drain.clone()
+            })
+            .await
+            .unwrap();
+        drop(store);
+        let (_, saved) = Store::open(&d).unwrap();
+        assert_eq!(saved.overrides.len(), 2);
+        assert_eq!(saved.overrides[0], drain);
+        assert_eq!(saved.overrides[1].endpoint, "web-c");
+        assert_eq!(
+            saved.sticky,
+            vec![("www.example.test/A".to_string(), r#"{"tier":2}"#.to_string())]
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
