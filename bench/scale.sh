@@ -96,7 +96,7 @@ for mode in $MODES; do
   if [ "$mode" = idle ]; then
     sleep 2
     read -r qps dcpu < <(dnsperf_window "$lpid" idle)
-    IDLE_QPCS="$(echo "$qps / $dcpu" | bc -l)"
+    IDLE_QPCS="$(echo "$qps * 20 / $dcpu" | bc -l)"   # queries in the 20 s window / CPU-s
     printf '%s\tidle\t20\t0\t-\t\t\t\t\t\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$RUN_ID" \
       "$(( $(python3 "$BENCH_DIR/scale.py" proc "$lpid" | cut -d' ' -f3) / 1024 ))" \
       "$(python3 "$BENCH_DIR/scale.py" proc "$lpid" | cut -d' ' -f4)" "$qps" "$dcpu" \
@@ -121,8 +121,8 @@ for mode in $MODES; do
   python3 "$BENCH_DIR/scale.py" summary "$RAW/$mode-samples.tsv" "$RAW/$mode-backend.log" > "$RAW/$mode-summary.txt"
   cat "$RAW/$mode-summary.txt"
   read -r p50 p99 pmax rps skipped infl rss socks bps < <(tail -n 1 "$RAW/$mode-summary.txt")
-  qpcs="$(echo "$qps / $dcpu" | bc -l)"
-  qpcs_net="$(echo "if ($net > 0) $qps / $net else 0" | bc -l)"
+  qpcs="$(echo "$qps * 20 / $dcpu" | bc -l)"
+  qpcs_net="$(echo "if ($net > 0) $qps * 20 / $net else 0" | bc -l)"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.0f\t%.0f\t%s\n' "$RUN_ID" "$mode" "$DURATION" \
     "$((RECORDS * PER))" "$interval" "$p50" "$p99" "$pmax" "$rps" "$skipped" "$infl" \
     "$(echo "$check_rate * 100" | bc -l)" "$rss" "$socks" "$qps" "$dcpu" "$qpcs" "$qpcs_net" "$bps" >> "$TSV"
