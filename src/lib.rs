@@ -15,14 +15,28 @@
 //! ([`config::limits`]), zone data read. Every error names file, line and
 //! field.
 //!
-//! **observe → decide**: health checks and the pure state machine that
-//! turns their observations into verdicts and answer sets are built on top
-//! of this server; today the served data is static zone data.
+//! **observe** ([`observe`]): HTTP/HTTPS, TCP, ICMP, DNS and exec checks,
+//! run by one scheduler on their intervals with jitter, one run in flight
+//! per check and a bound on all of them; each run is an
+//! [`Observation`](observe::Observation) with per-phase latency.
+//!
+//! **decide** ([`decide`]): pure functions, time passed in: observations →
+//! [`verdicts`](decide::verdict) (rise/fall, all/any, quorum, staleness,
+//! overrides, damping, the correlated-failure breaker) → per record an
+//! [`AnswerSet`](decide::answer_set::AnswerSet) (tiers, policies, failback,
+//! all-down, TTL) that carries its cause. `app::health` owns this state,
+//! feeds it, and publishes every change.
 //!
 //! **publish** ([`publish`]): the zones are checked and assembled into an
 //! immutable [`Snapshot`](publish::snapshot::Snapshot), with the answer for
-//! every name prebuilt in wire format ([`publish::prebuilt`]). A reload
-//! builds a new snapshot off the query path and swaps it in atomically.
+//! every name prebuilt in wire format ([`publish::prebuilt`]); answer sets
+//! live in its dynamic part ([`publish::dynamic`]), also prebuilt, with the
+//! zones' serials. A change or a reload builds the next snapshot off the
+//! query path and swaps it in atomically; every change is an
+//! [`Event`](publish::event::Event).
+//!
+//! **persist** ([`persist`]): operator overrides and sticky failover state
+//! in an SQLite file, durable before they are acknowledged.
 //!
 //! **serve** ([`serve`]): the DNS server reads the current snapshot without
 //! locks. UDP runs on one thread per core with batched
