@@ -27,7 +27,7 @@ use crate::decide::verdict::{Override, VerdictChange, Verdicts};
 use crate::decide::{CheckId, EndpointId, LocationId, Millis, Outcome};
 use crate::observe::{
     BodyMatch, BodyRegex, CaSource, Clients, DnsProbe, ExecProbe, HttpProbe, IcmpProbe, Observation, ProbeKey,
-    ProbeKind, ProbeSpec, Scheduler, SchedulerOptions, SchedulerStats, StatusRange, TcpProbe, TlsOptions, TlsVerify,
+    ProbeKind, ProbeSpec, Scheduler, SchedulerOptions, SchedulerStats, TcpProbe, TlsOptions, TlsVerify,
 };
 use crate::persist::{Saved, SavedOverride, Store};
 use crate::publish::dynamic::DynamicAnswer;
@@ -162,7 +162,7 @@ fn http_probe(h: &crate::config::health::HttpCheck, record: &RecordConfig) -> an
         .map(|(k, v)| Ok((k.parse().context("header name")?, v.parse().context("header value")?)))
         .collect::<anyhow::Result<_>>()?;
     probe.user_agent = h.user_agent.parse().context("user_agent")?;
-    probe.expect_status = vec![StatusRange::try_new(*h.status.start(), *h.status.end())?];
+    probe.expect_status = vec![h.status];
     probe.body = match &h.body {
         None => None,
         Some(ConfigBody::Substring(s)) => Some(BodyMatch::Contains(s.as_bytes().to_vec())),

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,6 +15,11 @@ use super::error::ConfigError;
 use super::limits::{self, DurationLimit, FractionLimit, Limit};
 use super::raw::{RawCheck, RawEndpoint, RawHealth, RawRecord};
 use super::resolved::{FileCtx, ZoneData, parse_duration};
+use crate::observe::StatusRange;
+// The record's policies are decide's own types: configuration resolves
+// straight into what decide consumes.
+pub use crate::decide::answer_set::{AllDown, MinHealthy, Policy};
+pub use crate::decide::verdict::Combine;
 use crate::dns::{Name, rtype};
 
 /// A check definition, resolved.
@@ -62,7 +66,7 @@ pub struct HttpCheck {
     pub host: Option<String>,
     /// TLS server name; default: the Host header.
     pub sni: Option<String>,
-    pub status: RangeInclusive<u16>,
+    pub status: StatusRange,
     pub body: Option<BodyMatch>,
     pub body_limit: usize,
     pub headers: Vec<(String, String)>,
@@ -106,44 +110,10 @@ pub struct ExecCheck {
     pub args: Vec<String>,
 }
 
-/// How answers are chosen within the active tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    All,
-    Weighted,
-    RoundRobin,
-    First,
-    ConsistentHash,
-}
-
-/// How many endpoints of a tier must be up for it to count as healthy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MinHealthy {
-    Count(u32),
-    Percent(u8),
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failback {
     Auto { hold: Duration },
     Manual,
-}
-
-/// What to answer when no endpoint is healthy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllDown {
-    All,
-    Last,
-    Backup(Vec<IpAddr>),
-    None,
-    Servfail,
-}
-
-/// How the checks of one endpoint combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Combine {
-    All,
-    Any,
 }
 
 /// A health-checked record, resolved.
@@ -454,8 +424,11 @@ fn port(ctx: &FileCtx, c: &RawCheck, f: &impl Fn(&str) -> String, default: Optio
 
 fn http_check(c: &RawCheck, tls: bool, ctx: &FileCtx, f: &impl Fn(&str) -> String) -> Result<HttpCheck, ConfigError> {
     let status = match &c.status {
-        None => 200..=399,
-        Some(s) => parse_status(s.get_ref()).map_err(|m| ctx.error(s, &f("status"), m))?,
+        None => StatusRange::SUCCESS_OR_REDIRECT,
+        Some(s) => s
+            .get_ref()
+            .parse()
+            .map_err(|e: crate::observe::SpecError| ctx.error(s, &f("status"), e.to_string()))?,
     };
     let body = match (&c.body, &c.body_regex) {
         (Some(_), Some(r)) => {
@@ -514,32 +487,6 @@ fn http_check(c: &RawCheck, tls: bool, ctx: &FileCtx, f: &impl Fn(&str) -> Strin
             .map_or_else(default_user_agent, |u| u.get_ref().clone()),
         cert_warn_days: limit(ctx, &c.cert_warn_days, &f("cert_warn_days"), &limits::CERT_WARN_DAYS)? as u32,
     })
-}
-
-/// "200", "200-299", "2xx".
-fn parse_status(text: &str) -> Result<RangeInclusive<u16>, String> {
-    let bad = || format!("\"{text}\" is not a status or range; write e.g. \"200\", \"200-399\" or \"2xx\"");
-    let code = |s: &str| {
-        s.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (100..=599).contains(c))
-            .ok_or_else(bad)
-    };
-    if let Some(class) = text.strip_suffix("xx") {
-        let c = code(&format!("{class}00"))?;
-        return Ok(c..=c + 99);
-    }
-    match text.split_once('-') {
-        Some((a, b)) => {
-            let (a, b) = (code(a)?, code(b)?);
-            if a > b {
-                return Err(bad());
-            }
-            Ok(a..=b)
-        }
-        None => code(text).map(|c| c..=c),
-    }
 }
 
 fn dns_check(c: &RawCheck, ctx: &FileCtx, f: &impl Fn(&str) -> String) -> Result<DnsCheck, ConfigError> {

@@ -136,10 +136,7 @@ fn endpoint_spec(
                 },
             })
             .collect(),
-        combine: match record.combine {
-            health::Combine::All => verdict::Combine::All,
-            health::Combine::Any => verdict::Combine::Any,
-        },
+        combine: record.combine,
         quorum: record.quorum,
         initial_up: endpoint.initial_up,
         group: id.0,
@@ -170,29 +167,14 @@ fn record_spec(id: RecordId, record: &RecordConfig, ids: impl Iterator<Item = En
         name: record_name(record),
         ttl: record.ttl,
         ttl_degraded: record.ttl_degraded,
-        policy: match record.policy {
-            health::Policy::All => answer_set::Policy::All,
-            health::Policy::Weighted => answer_set::Policy::Weighted,
-            health::Policy::RoundRobin => answer_set::Policy::RoundRobin,
-            health::Policy::First => answer_set::Policy::First,
-            health::Policy::ConsistentHash => answer_set::Policy::ConsistentHash,
-        },
+        policy: record.policy,
         max_answers: record.max_answers,
         failback: match record.failback {
             health::Failback::Auto { hold } => answer_set::Failback::Auto { hold: millis(hold) },
             health::Failback::Manual => answer_set::Failback::Manual,
         },
-        all_down: match &record.all_down {
-            health::AllDown::All => answer_set::AllDown::All,
-            health::AllDown::Last => answer_set::AllDown::Last,
-            health::AllDown::Backup(addresses) => answer_set::AllDown::Backup(addresses.clone()),
-            health::AllDown::None => answer_set::AllDown::None,
-            health::AllDown::Servfail => answer_set::AllDown::Servfail,
-        },
-        min_healthy: match record.min_healthy {
-            health::MinHealthy::Count(n) => answer_set::MinHealthy::Count(n),
-            health::MinHealthy::Percent(p) => answer_set::MinHealthy::Percent(p),
-        },
+        all_down: record.all_down.clone(),
+        min_healthy: record.min_healthy,
         backup_share: Share::from_millionths(record.backup_share).unwrap_or(Share::ALL),
         endpoints: record
             .endpoints

@@ -163,9 +163,10 @@ impl StatusRange {
     /// 200-399: success and redirects (redirects are not followed).
     pub const SUCCESS_OR_REDIRECT: StatusRange = StatusRange { lo: 200, hi: 399 };
 
-    /// A range of valid status codes (100-999), `lo <= hi`.
+    /// A range of status codes, `lo <= hi`, within the classes HTTP
+    /// defines (100-599, RFC 9110 §15).
     pub fn try_new(lo: u16, hi: u16) -> Result<StatusRange, SpecError> {
-        if (100..=999).contains(&lo) && (100..=999).contains(&hi) && lo <= hi {
+        if (100..=599).contains(&lo) && (100..=599).contains(&hi) && lo <= hi {
             Ok(StatusRange { lo, hi })
         } else {
             Err(SpecError::StatusRange(format!("{lo}-{hi}")))
@@ -335,7 +336,7 @@ pub enum SpecError {
     Interval(Duration),
     #[error("timeout must be greater than zero")]
     Timeout,
-    #[error("invalid status range {0:?}: expected e.g. 200, 200-299 or 2xx (100-999)")]
+    #[error("invalid status range {0:?}: expected e.g. 200, 200-299 or 2xx (100-599)")]
     StatusRange(String),
     #[error("an HTTP check needs at least one expected status range")]
     NoStatus,
@@ -384,7 +385,9 @@ mod tests {
         assert_eq!(range(" 200 - 204 "), StatusRange::try_new(200, 204).unwrap());
         assert_eq!(range("2xx"), StatusRange::try_new(200, 299).unwrap());
         assert_eq!(range("5XX"), StatusRange::try_new(500, 599).unwrap());
-        for bad in ["", "20", "2000", "299-200", "abc", "0xx", "1x", "200-", "-200", "099"] {
+        for bad in [
+            "", "20", "2000", "299-200", "abc", "0xx", "1x", "200-", "-200", "099", "600", "6xx",
+        ] {
             assert!(bad.parse::<StatusRange>().is_err(), "{bad:?} accepted");
         }
     }
