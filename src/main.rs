@@ -86,23 +86,31 @@ enum Command {
         #[arg(long, short)]
         follow: bool,
     },
-    /// Take an endpoint out of the answers (maintenance), whatever its checks say.
+    /// Take an endpoint (or every endpoint with a tag) out of the answers
+    /// for maintenance, whatever its checks say; now or at a set time.
     Drain {
         #[command(flatten)]
         api: ApiArgs,
-        endpoint: String,
+        #[command(flatten)]
+        target: TargetArgs,
         /// Why; kept with the override and in its event.
         #[arg(long)]
         reason: String,
         /// Let the drain lapse after this long, e.g. 30m or 2h.
         #[arg(long = "for", value_name = "DURATION")]
         lasts: Option<String>,
+        /// Start at this time (RFC 3339, e.g. 2026-11-26T22:00:00Z, or +DURATION
+        /// from now); the records' TTL is lowered one TTL ahead of it.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
-    /// Let an endpoint follow its checks again (ends a drain or force-up).
+    /// Let an endpoint follow its checks again (ends a drain or force-up, and
+    /// cancels a scheduled one).
     Undrain {
         #[command(flatten)]
         api: ApiArgs,
-        endpoint: String,
+        #[command(flatten)]
+        target: TargetArgs,
         #[arg(long)]
         reason: Option<String>,
     },
@@ -110,11 +118,15 @@ enum Command {
     ForceUp {
         #[command(flatten)]
         api: ApiArgs,
-        endpoint: String,
+        #[command(flatten)]
+        target: TargetArgs,
         #[arg(long)]
         reason: String,
         #[arg(long = "for", value_name = "DURATION")]
         lasts: Option<String>,
+        /// Start at this time (RFC 3339 or +DURATION).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
     /// Return a record (NAME or NAME/TYPE) to its best healthy tier now.
     Failback {
@@ -148,6 +160,26 @@ struct ApiArgs {
     /// Print the API's JSON instead of tables.
     #[arg(long)]
     json: bool,
+}
+
+/// Which endpoints an override names: one by name, or all with a tag.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct TargetArgs {
+    /// The endpoint, by its name in the configuration.
+    endpoint: Option<String>,
+    /// Every endpoint with this tag instead, KEY=VALUE (e.g. dc=fra).
+    #[arg(long, value_name = "KEY=VALUE")]
+    tag: Option<String>,
+}
+
+impl From<TargetArgs> for lifeline::app::cli::Target {
+    fn from(t: TargetArgs) -> Self {
+        match (t.endpoint, t.tag) {
+            (_, Some(tag)) => lifeline::app::cli::Target::Tag(tag),
+            (endpoint, None) => lifeline::app::cli::Target::Endpoint(endpoint.unwrap_or_default()),
+        }
+    }
 }
 
 impl ApiArgs {
@@ -235,19 +267,31 @@ fn main() -> ExitCode {
         }
         Command::Drain {
             api,
-            endpoint,
+            target,
             reason,
             lasts,
-        } => return ask(api, Request::overriding(endpoint, "drain", Some(reason), lasts)),
-        Command::Undrain { api, endpoint, reason } => {
-            return ask(api, Request::overriding(endpoint, "auto", reason, None));
+            at,
+        } => {
+            return ask(
+                api,
+                Request::overriding(target.into(), "drain", Some(reason), lasts, at),
+            );
+        }
+        Command::Undrain { api, target, reason } => {
+            return ask(api, Request::overriding(target.into(), "auto", reason, None, None));
         }
         Command::ForceUp {
             api,
-            endpoint,
+            target,
             reason,
             lasts,
-        } => return ask(api, Request::overriding(endpoint, "force-up", Some(reason), lasts)),
+            at,
+        } => {
+            return ask(
+                api,
+                Request::overriding(target.into(), "force-up", Some(reason), lasts, at),
+            );
+        }
         Command::Failback { api, record } => return ask(api, Request::Failback { record }),
         Command::Reload { api } => return ask(api, Request::Reload),
         Command::Explain { api, name } => return ask(api, Request::Explain { name }),

@@ -48,10 +48,12 @@ pub enum Request {
     },
     /// `drain`, `undrain` (mode `auto`), `force-up`.
     Override {
-        endpoint: String,
+        target: Target,
         mode: &'static str,
         reason: Option<String>,
         lasts: Option<String>,
+        /// RFC 3339 or `+DURATION`.
+        at: Option<String>,
     },
     Failback {
         record: String,
@@ -62,15 +64,43 @@ pub enum Request {
     },
 }
 
+/// Which endpoints an override names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Endpoint(String),
+    /// `KEY=VALUE`.
+    Tag(String),
+}
+
 impl Request {
-    /// `drain`, `undrain` (`auto`) or `force-up` of `endpoint`.
-    pub fn overriding(endpoint: String, mode: &'static str, reason: Option<String>, lasts: Option<String>) -> Request {
+    /// `drain`, `undrain` (`auto`) or `force-up` of `target`.
+    pub fn overriding(
+        target: Target,
+        mode: &'static str,
+        reason: Option<String>,
+        lasts: Option<String>,
+        at: Option<String>,
+    ) -> Request {
         Request::Override {
-            endpoint,
+            target,
             mode,
             reason,
             lasts,
+            at,
         }
+    }
+}
+
+/// `--at`: an RFC 3339 time as it is, or `+DURATION` from now turned into
+/// one.
+fn at_time(text: &str) -> Result<String, ClientError> {
+    match text.strip_prefix('+') {
+        Some(ahead) => {
+            let ahead = crate::config::resolved::parse_duration(ahead)
+                .map_err(|e| ClientError::Url(format!("--at {text}: {e}")))?;
+            Ok(humantime::format_rfc3339_seconds(std::time::SystemTime::now() + ahead).to_string())
+        }
+        None => Ok(text.to_string()),
     }
 }
 
@@ -140,14 +170,20 @@ async fn ask(client: &Client, request: &Request, json: bool) -> Result<(), Clien
             }
         }
         Request::Override {
-            endpoint,
+            target,
             mode,
             reason,
             lasts,
+            at,
         } => {
-            let view = set_override(client, endpoint, mode, reason.as_deref(), lasts.as_deref()).await?;
+            let at = at.as_deref().map(at_time).transpose()?;
+            let view = set_override(client, target, mode, reason.as_deref(), lasts.as_deref(), at).await?;
             if json {
                 print_json(&view);
+            } else if let Some(endpoints) = view["endpoints"].as_array() {
+                for e in endpoints {
+                    println!("{}", endpoint_line(e));
+                }
             } else {
                 println!("{}", endpoint_line(&view));
             }
@@ -184,24 +220,32 @@ async fn ask(client: &Client, request: &Request, json: bool) -> Result<(), Clien
 
 async fn set_override(
     client: &Client,
-    endpoint: &str,
+    target: &Target,
     mode: &str,
     reason: Option<&str>,
     lasts: Option<&str>,
+    at: Option<String>,
 ) -> Result<Value, ClientError> {
     let by = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "cli".into());
-    if mode == "auto" {
+    if let (Target::Endpoint(endpoint), "auto") = (target, mode) {
         let mut path = format!("/v1/overrides/{}?by={}", segment(endpoint), segment(&by));
         if let Some(reason) = reason {
             path += &format!("&reason={}", segment(reason));
         }
         return client.delete(&path).await;
     }
-    let mut body = json!({ "endpoint": endpoint, "mode": mode, "reason": reason, "by": by });
+    let mut body = json!({ "mode": mode, "reason": reason, "by": by });
+    match target {
+        Target::Endpoint(endpoint) => body["endpoint"] = json!(endpoint),
+        Target::Tag(tag) => body["tag"] = json!(tag),
+    }
     if let Some(lasts) = lasts {
         body["for"] = json!(lasts);
+    }
+    if let Some(at) = at {
+        body["at"] = json!(at);
     }
     client.post("/v1/overrides", body).await
 }
@@ -414,6 +458,20 @@ fn checks_text(endpoint: &Value) -> String {
 fn endpoint_line(e: &Value) -> String {
     let state = if e["up"] == true { "UP" } else { "DOWN" };
     let admin = &e["override"];
+    let scheduled = &e["scheduled"];
+    if !scheduled.is_null() {
+        let until = match scheduled["until"].as_str() {
+            Some(until) => format!(" until {until}"),
+            None => String::new(),
+        };
+        return format!(
+            "{}: {} ({}) scheduled at {}{until}; now {state}",
+            text(&e["name"]),
+            text(&scheduled["mode"]),
+            text(&scheduled["reason"]),
+            text(&scheduled["starts"])
+        );
+    }
     if admin.is_null() {
         return format!("{}: follows its checks; now {state}", text(&e["name"]));
     }

@@ -29,12 +29,15 @@ use crate::observe::{
     BodyMatch, BodyRegex, CaSource, Clients, DnsProbe, ExecProbe, HttpProbe, IcmpProbe, Observation, ProbeKey,
     ProbeKind, ProbeSpec, Scheduler, SchedulerOptions, SchedulerStats, TcpProbe, TlsOptions, TlsVerify,
 };
-use crate::persist::{Saved, SavedOverride, Store};
+use crate::persist::{Saved, Store};
 use crate::publish::dynamic::DynamicAnswer;
 use crate::publish::event::{AnswerText, Audit, Event, EventKind};
 use crate::publish::snapshot::SharedSnapshot;
 
+mod operator;
+
 pub use crate::decide::answer_set::VARIANTS;
+pub use operator::{Applied, Note, Request, Target};
 /// Events buffered for slow subscribers before they miss some.
 const EVENT_BUFFER: usize = 4096;
 /// Observations buffered between the scheduler and the decide task.
@@ -57,6 +60,8 @@ pub struct Wiring {
     probes: HashMap<ProbeKey, ProbeSpec>,
     fanout: HashMap<ProbeKey, Vec<Subscriber>>,
     endpoint_names: Vec<String>,
+    /// Each endpoint's `key = value` tags.
+    endpoint_tags: Vec<Vec<(String, String)>>,
     check_names: Vec<String>,
     record_names: Vec<String>,
     record_types: Vec<u16>,
@@ -73,6 +78,7 @@ impl Wiring {
             probes: HashMap::new(),
             fanout: HashMap::new(),
             endpoint_names: Vec::new(),
+            endpoint_tags: Vec::new(),
             check_names: config.checks.iter().map(|c| c.name.clone()).collect(),
             record_names: config.records.iter().map(from_config::record_name).collect(),
             record_types: config.records.iter().map(|r| r.rtype).collect(),
@@ -82,6 +88,7 @@ impl Wiring {
             for endpoint in &record.endpoints {
                 let id = EndpointId(wiring.endpoint_names.len() as u32);
                 wiring.endpoint_names.push(endpoint.name.clone());
+                wiring.endpoint_tags.push(endpoint.tags.clone());
                 wiring.records_of.push(vec![r]);
                 for &c in &endpoint.checks {
                     let check = &config.checks[c];
@@ -203,9 +210,8 @@ struct State {
     expiring: std::collections::HashSet<ProbeKey>,
     /// Overrides and sticky state survive restarts here, if configured.
     store: Option<Store>,
-    /// Restored overrides with an expiry: they lapse here (overrides set
-    /// through the API lapse by the API's own timers).
-    expiries: Vec<(String, SystemTime)>,
+    /// Operator overrides: notes, expiries, scheduled ones.
+    operator: operator::Operator,
 }
 
 /// The parts of a scheduler that outlive it: the checkers' clients, the
@@ -269,10 +275,8 @@ enum Command {
         reply: oneshot::Sender<Status>,
     },
     Override {
-        endpoint: String,
-        admin: Override,
-        audit: Audit,
-        reply: oneshot::Sender<Result<(), ControlError>>,
+        request: Request,
+        reply: oneshot::Sender<Result<Applied, ControlError>>,
     },
     Failback {
         record: String,
@@ -289,7 +293,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Reload { .. } => f.write_str("Command::Reload"),
             Command::Status { .. } => f.write_str("Command::Status"),
-            Command::Override { endpoint, admin, .. } => write!(f, "Command::Override({endpoint}, {admin:?})"),
+            Command::Override { request, .. } => write!(f, "Command::Override({}, {:?})", request.target, request.mode),
             Command::Failback { record, .. } => write!(f, "Command::Failback({record})"),
             Command::Restore { .. } => f.write_str("Command::Restore"),
         }
@@ -301,6 +305,8 @@ impl std::fmt::Debug for Command {
 pub enum ControlError {
     #[error("no endpoint named \"{0}\"")]
     UnknownEndpoint(String),
+    #[error("no endpoint carries the tag {0}")]
+    UnknownTag(String),
     #[error("no health-checked record named \"{0}\" (write it as NAME/A or NAME/AAAA)")]
     UnknownRecord(String),
     #[error("the health engine has stopped")]
@@ -336,6 +342,15 @@ pub struct EndpointStatus {
     /// The names of its checks, in the order of the verdict's evidence.
     pub checks: Vec<String>,
     pub verdict: Option<crate::decide::verdict::Verdict>,
+    /// `key = value` labels from the configuration.
+    #[serde(skip)]
+    pub tags: Vec<(String, String)>,
+    /// Who set the override in force, why, until when.
+    #[serde(skip)]
+    pub note: Option<Note>,
+    /// An override scheduled to start later.
+    #[serde(skip)]
+    pub scheduled: Option<Note>,
 }
 
 impl State {
@@ -349,8 +364,12 @@ impl State {
 
     /// Computes record `r`'s answer set now.
     fn compute(&mut self, r: usize, now: Millis) -> AnswerSet {
+        let drains = self.operator.drains(self, now);
+        let spec = &self.wiring.specs.records[r];
         let health = self.guard.view(&self.verdicts, now);
-        answer_set::compute(&self.wiring.specs.records[r], &mut self.records[r], health, now)
+        let mut set = answer_set::compute(spec, &mut self.records[r], health, now);
+        set.lower_ttl(answer_set::lowering::lowered(spec, &drains, now));
+        set
     }
 
     /// The dynamic answer served for an answer set.
@@ -494,7 +513,7 @@ impl Health {
             last_result: Instant::now(),
             expiring: Default::default(),
             store,
-            expiries: Vec::new(),
+            operator: operator::Operator::default(),
         };
         let task = tokio::spawn(run(state, rx, command_rx, snapshot, events.clone(), shutdown));
         Ok(Health {
@@ -531,19 +550,23 @@ impl Health {
 
     /// Sets an operator override on an endpoint (drain, force up, auto).
     pub async fn set_override(&self, endpoint: &str, admin: Override) -> Result<(), ControlError> {
-        self.set_override_by(endpoint, admin, Audit::default()).await
+        let request = Request {
+            target: Target::Endpoint(endpoint.to_string()),
+            mode: admin,
+            reason: String::new(),
+            by: String::new(),
+            lasts: None,
+            starts: None,
+        };
+        self.request(request).await.map(|_| ())
     }
 
-    /// [`Health::set_override`], saying who did it, why and until when, for
-    /// the event that records it.
-    pub async fn set_override_by(&self, endpoint: &str, admin: Override, audit: Audit) -> Result<(), ControlError> {
+    /// Carries out an operator's override request: on one endpoint or on
+    /// every endpoint with a tag, now or scheduled, for a time or until
+    /// changed. Returns once it is durable.
+    pub async fn request(&self, request: Request) -> Result<Applied, ControlError> {
         let (reply, answer) = oneshot::channel();
-        let command = Command::Override {
-            endpoint: endpoint.to_string(),
-            admin,
-            audit,
-            reply,
-        };
+        let command = Command::Override { request, reply };
         self.commands.send(command).await.map_err(|_| ControlError::Stopped)?;
         answer.await.map_err(|_| ControlError::Stopped)?
     }
@@ -630,8 +653,8 @@ async fn run(
                 if Instant::now() >= next_tick {
                     next_tick = Instant::now() + MAX_IDLE;
                     watchdog(&mut state, &events);
-                    lapse_restored_overrides(&mut state, &events, &mut changed).await;
                 }
+                operator::tick(&mut state, &events, &mut changed).await;
                 let now = state.now();
                 for change in state.verdicts.tick(now) {
                     verdict_changed(&state, &change, &events, &mut changed);
@@ -641,34 +664,22 @@ async fn run(
             }
             command = commands.recv() => match command {
                 Some(Command::Reload { wiring, build, reply }) => {
-                    let _ = reply.send(reload(&mut state, *wiring, build, &snapshot, &events));
+                    let result = reload(&mut state, *wiring, build, &snapshot, &events);
+                    // Answers computed from state the reload does not know
+                    // of (TTLs lowered ahead of scheduled drains) come back.
+                    changed.extend(0..state.current.len());
+                    let _ = reply.send(result);
                 }
                 Some(Command::Status { reply }) => {
                     let _ = reply.send(status(&state));
                 }
-                Some(Command::Override { endpoint, admin, audit, reply }) => {
-                    let saved = SavedOverride {
-                        endpoint: endpoint.clone(),
-                        mode: override_mode(admin).into(),
-                        reason: audit.reason.clone(),
-                        by: audit.by.clone(),
-                        until: audit.until,
-                    };
-                    let mut result = set_override(&mut state, &endpoint, admin, audit, &events, &mut changed);
+                Some(Command::Override { request, reply }) => {
                     // Acknowledged only once durable (DESIGN.md §6).
-                    if let (Ok(()), Some(store)) = (&result, &state.store) {
-                        let written = match admin {
-                            Override::Auto => store.clear_override(&endpoint).await,
-                            _ => store.put_override(saved).await,
-                        };
-                        if let Err(e) = written {
-                            result = Err(ControlError::Store(e.to_string()));
-                        }
-                    }
-                    let _ = reply.send(result);
+                    let _ = reply.send(operator::request(&mut state, request, &events, &mut changed).await);
                 }
                 Some(Command::Restore { saved, reply }) => {
                     restore(&mut state, saved, &events, &mut changed);
+                    operator::tick(&mut state, &events, &mut changed).await;
                     // Published before the caller goes on to serve.
                     publish(&mut state, &changed, &snapshot, &events);
                     changed.clear();
@@ -751,6 +762,13 @@ fn status(state: &State) -> Status {
                     .collect()
             }),
             verdict: state.verdicts.verdict(EndpointId(e as u32)).cloned(),
+            tags: state.wiring.endpoint_tags[e].clone(),
+            note: state
+                .verdicts
+                .verdict(EndpointId(e as u32))
+                .and_then(|v| state.operator.current(name, v.admin))
+                .cloned(),
+            scheduled: state.operator.scheduled(name).cloned(),
         })
         .collect();
     Status {
@@ -807,36 +825,11 @@ fn override_mode(admin: Override) -> &'static str {
 /// dropped), sticky tiers by record name. Timestamps of the old process's
 /// clock (`healthy_since`) do not carry over: a failback hold restarts.
 fn restore(state: &mut State, saved: Saved, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
-    let now = SystemTime::now();
-    for o in saved.overrides {
-        let admin = match o.mode.as_str() {
-            "drain" => Override::Drain,
-            "force-up" => Override::ForceUp,
-            _ => continue,
-        };
-        if o.until.is_some_and(|until| until <= now) {
-            tracing::info!(endpoint = %o.endpoint, "restored override already expired; dropped");
-            if let Some(store) = &state.store {
-                let store = store.clone();
-                let endpoint = o.endpoint.clone();
-                tokio::spawn(async move { store.clear_override(&endpoint).await });
-            }
-            continue;
-        }
-        let audit = Audit {
-            reason: o.reason.clone(),
-            by: o.by.clone(),
-            until: o.until,
-        };
-        match set_override(state, &o.endpoint, admin, audit, events, changed) {
-            Ok(()) => {
-                tracing::info!(endpoint = %o.endpoint, mode = %o.mode, "override restored");
-                if let Some(until) = o.until {
-                    state.expiries.push((o.endpoint, until));
-                }
-            }
-            Err(e) => tracing::warn!("a stored override was not restored: {e}"),
-        }
+    let expired = operator::restore(state, saved.overrides, events, changed);
+    if let (false, Some(store)) = (expired.is_empty(), &state.store) {
+        let store = store.clone();
+        let writes = expired.into_iter().map(crate::persist::OverrideWrite::Clear).collect();
+        tokio::spawn(async move { store.change_overrides(writes).await });
     }
     for (name, json) in saved.sticky {
         let Some(r) = state.wiring.record_names.iter().position(|n| *n == name) else {
@@ -850,26 +843,6 @@ fn restore(state: &mut State, saved: Saved, events: &broadcast::Sender<Event>, c
                 changed.insert(r);
             }
             Err(e) => tracing::warn!(record = %name, "stored failover state unreadable, ignored: {e}"),
-        }
-    }
-}
-
-/// Ends restored overrides whose time has come.
-async fn lapse_restored_overrides(state: &mut State, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
-    let now = SystemTime::now();
-    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.expiries)
-        .into_iter()
-        .partition(|(_, until)| *until <= now);
-    state.expiries = later;
-    for (endpoint, _) in due {
-        let audit = Audit {
-            reason: "expired".into(),
-            by: "lifeline".into(),
-            until: None,
-        };
-        let lapsed = set_override(state, &endpoint, Override::Auto, audit, events, changed).is_ok();
-        if let (true, Some(store)) = (lapsed, &state.store) {
-            let _ = store.clear_override(&endpoint).await;
         }
     }
 }
@@ -1010,12 +983,26 @@ fn watchdog(state: &mut State, events: &broadcast::Sender<Event>) {
 /// results arrive), a verdict going stale or a damping hold ending, or an
 /// answer set's failback hold ending, whichever comes first.
 fn next_deadline(state: &State, next_tick: Instant) -> Instant {
+    let now = state.now();
+    let drains = state.operator.drains(state, now);
+    let lowering = state
+        .wiring
+        .specs
+        .records
+        .iter()
+        .filter_map(|spec| answer_set::lowering::next_change(spec, &drains, now));
+    let overrides = state.operator.next_deadline().map(|at| {
+        let ahead = at.duration_since(SystemTime::now()).unwrap_or_default();
+        Instant::now() + ahead
+    });
     state
         .current
         .iter()
         .filter_map(AnswerSet::next_deadline)
         .chain(state.verdicts.next_deadline())
+        .chain(lowering)
         .map(|at| state.epoch + Duration::from_millis(at))
+        .chain(overrides)
         .fold(next_tick, Instant::min)
 }
 
@@ -1141,12 +1128,15 @@ fn cause_text(names: &[String], set: &AnswerSet) -> String {
         .filter(|v| !v.up)
         .map(|v| names[v.endpoint.0 as usize].as_str())
         .collect();
-    let rule = format!("{:?}", set.cause.rule);
-    if down.is_empty() {
-        rule
-    } else {
-        format!("{rule}; down: {}", down.join(", "))
+    let mut text = format!("{:?}", set.cause.rule);
+    if !down.is_empty() {
+        text += &format!("; down: {}", down.join(", "));
     }
+    if let Some(lowered) = set.cause.ttl_lowered {
+        let endpoint = &names[lowered.endpoint.0 as usize];
+        text += &format!("; TTL lowered ahead of the scheduled drain of {endpoint}");
+    }
+    text
 }
 
 #[cfg(test)]

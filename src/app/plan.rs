@@ -229,6 +229,7 @@ mod tests {
             weight: 1,
             checks: vec![0, 1],
             initial_up: true,
+            tags: Vec::new(),
         };
         let mut record = RecordConfig {
             name: crate::dns::Name::parse("www.example.test").unwrap(),

@@ -195,6 +195,8 @@ pub struct EndpointConfig {
     /// Indexes into `Config::checks`.
     pub checks: Vec<usize>,
     pub initial_up: bool,
+    /// `key = value` labels, sorted by key: operators drain by tag.
+    pub tags: Vec<(String, String)>,
 }
 
 /// Check locations: this server (probe agents in other locations are not
@@ -902,6 +904,23 @@ fn resolve_endpoint(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let initial_up = choice(ctx, &e.initial, &f("initial"), true, &[("up", true), ("down", false)])?;
+    let tags = e
+        .tags
+        .iter()
+        .map(|(key, value)| {
+            let field = f(&format!("tags.{key}"));
+            for (what, text) in [("key", key.as_str()), ("value", value.get_ref().as_str())] {
+                if !is_tag_word(text) {
+                    return Err(ctx.error(
+                        value,
+                        &field,
+                        format!("tag {what} \"{text}\": use 1 to 63 letters, digits, '-', '_' or '.'"),
+                    ));
+                }
+            }
+            Ok((key.clone(), value.get_ref().clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(EndpointConfig {
         name: e.name.get_ref().clone(),
         addresses,
@@ -910,7 +929,16 @@ fn resolve_endpoint(
         weight: limit(ctx, &e.weight, &f("weight"), &limits::WEIGHT)? as u32,
         checks: check_ids,
         initial_up,
+        tags,
     })
+}
+
+/// A tag key or value: what `drain --tag KEY=VALUE` can name unquoted.
+pub fn is_tag_word(text: &str) -> bool {
+    (1..=63).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// A record must lie in a served zone, not below a delegation, and not

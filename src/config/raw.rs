@@ -118,6 +118,9 @@ pub struct RawEndpoint {
     #[serde(default)]
     pub checks: Vec<Spanned<String>>,
     pub initial: Option<Spanned<String>>,
+    /// Labels for operating on endpoints in groups (`dc = "fra"`).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, Spanned<String>>,
 }
 
 /// A check definition (`[check.NAME]`); which keys apply depends on `kind`.

@@ -559,6 +559,7 @@ fn answers_are_checked_against_what_the_scenario_expects() {
             degraded: true,
             backup: None,
             verdicts: Vec::new(),
+            ttl_lowered: None,
         },
     };
     let right = Expect {

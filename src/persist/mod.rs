@@ -39,19 +39,33 @@ pub struct SavedOverride {
     pub reason: String,
     pub by: String,
     pub until: Option<SystemTime>,
+    /// When a scheduled override takes effect; `None`: it is in force.
+    pub starts: Option<SystemTime>,
+}
+
+/// One change of the overrides, for [`Store::change_overrides`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverrideWrite {
+    /// Sets an endpoint's override (in force, or scheduled when it has
+    /// `starts`).
+    Put(SavedOverride),
+    /// Removes an endpoint's override in force.
+    Clear(String),
+    /// Removes an endpoint's scheduled override.
+    Unschedule(String),
 }
 
 /// Everything restored at start.
 #[derive(Debug, Clone, Default)]
 pub struct Saved {
+    /// In force and scheduled (with `starts`).
     pub overrides: Vec<SavedOverride>,
     /// Record name → its sticky state, as JSON (decide's `RecordState`).
     pub sticky: Vec<(String, String)>,
 }
 
 enum Write {
-    Override(SavedOverride),
-    ClearOverride(String),
+    Overrides(Vec<OverrideWrite>),
     Sticky(String, String),
 }
 
@@ -79,6 +93,9 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
         "CREATE TABLE IF NOT EXISTS overrides (
              endpoint TEXT PRIMARY KEY, mode TEXT NOT NULL, reason TEXT NOT NULL,
              by TEXT NOT NULL, until INTEGER, at INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS scheduled (
+             endpoint TEXT PRIMARY KEY, mode TEXT NOT NULL, reason TEXT NOT NULL,
+             by TEXT NOT NULL, until INTEGER, starts INTEGER NOT NULL, at INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS sticky (record TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL);",
     )
     .map_err(open_error)?;
@@ -108,12 +125,19 @@ impl Store {
 
     /// Records an override; returns once it is durable.
     pub async fn put_override(&self, saved: SavedOverride) -> Result<(), StoreError> {
-        self.acked(Write::Override(saved)).await
+        self.change_overrides(vec![OverrideWrite::Put(saved)]).await
     }
 
     /// Removes an endpoint's override (back to following its checks).
     pub async fn clear_override(&self, endpoint: &str) -> Result<(), StoreError> {
-        self.acked(Write::ClearOverride(endpoint.to_string())).await
+        self.change_overrides(vec![OverrideWrite::Clear(endpoint.to_string())])
+            .await
+    }
+
+    /// Applies several changes in one transaction (all or none); returns
+    /// once they are durable.
+    pub async fn change_overrides(&self, writes: Vec<OverrideWrite>) -> Result<(), StoreError> {
+        self.acked(Write::Overrides(writes)).await
     }
 
     /// Records a record's sticky state; not waited for.
@@ -130,19 +154,27 @@ impl Store {
 
 fn read(conn: &Connection) -> Result<Saved, StoreError> {
     let mut saved = Saved::default();
-    let mut q = conn.prepare("SELECT endpoint, mode, reason, by, until FROM overrides ORDER BY endpoint")?;
-    let rows = q.query_map([], |r| {
-        let until: Option<i64> = r.get(4)?;
-        Ok(SavedOverride {
-            endpoint: r.get(0)?,
-            mode: r.get(1)?,
-            reason: r.get(2)?,
-            by: r.get(3)?,
-            until: until.map(|s| UNIX_EPOCH + Duration::from_secs(s.max(0) as u64)),
-        })
-    })?;
-    for row in rows {
-        saved.overrides.push(row?);
+    let time = |s: i64| UNIX_EPOCH + Duration::from_secs(s.max(0) as u64);
+    for sql in [
+        "SELECT endpoint, mode, reason, by, until, NULL FROM overrides ORDER BY endpoint",
+        "SELECT endpoint, mode, reason, by, until, starts FROM scheduled ORDER BY endpoint",
+    ] {
+        let mut q = conn.prepare(sql)?;
+        let rows = q.query_map([], |r| {
+            let until: Option<i64> = r.get(4)?;
+            let starts: Option<i64> = r.get(5)?;
+            Ok(SavedOverride {
+                endpoint: r.get(0)?,
+                mode: r.get(1)?,
+                reason: r.get(2)?,
+                by: r.get(3)?,
+                until: until.map(time),
+                starts: starts.map(time),
+            })
+        })?;
+        for row in rows {
+            saved.overrides.push(row?);
+        }
     }
     let mut q = conn.prepare("SELECT record, state FROM sticky ORDER BY record")?;
     let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -155,15 +187,37 @@ fn read(conn: &Connection) -> Result<Saved, StoreError> {
 fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
     let now = seconds(SystemTime::now());
     match write {
-        Write::Override(o) => {
-            conn.execute(
-                "INSERT INTO overrides (endpoint, mode, reason, by, until, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(endpoint) DO UPDATE SET mode = ?2, reason = ?3, by = ?4, until = ?5, at = ?6",
-                params![o.endpoint, o.mode, o.reason, o.by, o.until.map(seconds), now],
-            )?;
-        }
-        Write::ClearOverride(endpoint) => {
-            conn.execute("DELETE FROM overrides WHERE endpoint = ?1", params![endpoint])?;
+        Write::Overrides(writes) => {
+            for write in writes {
+                match write {
+                    OverrideWrite::Put(o) if o.starts.is_none() => conn.execute(
+                        "INSERT INTO overrides (endpoint, mode, reason, by, until, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT(endpoint) DO UPDATE SET mode = ?2, reason = ?3, by = ?4, until = ?5, at = ?6",
+                        params![o.endpoint, o.mode, o.reason, o.by, o.until.map(seconds), now],
+                    )?,
+                    OverrideWrite::Put(o) => conn.execute(
+                        "INSERT INTO scheduled (endpoint, mode, reason, by, until, starts, at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT(endpoint) DO UPDATE
+                         SET mode = ?2, reason = ?3, by = ?4, until = ?5, starts = ?6, at = ?7",
+                        params![
+                            o.endpoint,
+                            o.mode,
+                            o.reason,
+                            o.by,
+                            o.until.map(seconds),
+                            o.starts.map(seconds),
+                            now
+                        ],
+                    )?,
+                    OverrideWrite::Clear(endpoint) => {
+                        conn.execute("DELETE FROM overrides WHERE endpoint = ?1", params![endpoint])?
+                    }
+                    OverrideWrite::Unschedule(endpoint) => {
+                        conn.execute("DELETE FROM scheduled WHERE endpoint = ?1", params![endpoint])?
+                    }
+                };
+            }
         }
         Write::Sticky(record, state) => {
             let same: Option<String> = conn
@@ -226,6 +280,7 @@ mod tests {
             reason: "kernel upgrade".into(),
             by: "ops".into(),
             until: Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000)),
+            starts: None,
         };
         store.put_override(drain.clone()).await.unwrap();
         store
@@ -255,6 +310,53 @@ mod tests {
             saved.sticky,
             vec![("www.example.test/A".to_string(), r#"{"tier":2}"#.to_string())]
         );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[tokio::test]
+    async fn scheduled_overrides_and_batches_are_kept_apart_and_all_or_nothing() {
+        let d = dir().with_extension("scheduled");
+        let _ = std::fs::remove_dir_all(&d);
+        let (store, _) = Store::open(&d).unwrap();
+        let at = |s| Some(UNIX_EPOCH + Duration::from_secs(s));
+        let put = |endpoint: &str, starts| {
+            OverrideWrite::Put(SavedOverride {
+                endpoint: endpoint.into(),
+                mode: "drain".into(),
+                reason: "dc move".into(),
+                by: "ops".into(),
+                until: None,
+                starts,
+            })
+        };
+        // In force and scheduled for the same endpoint, one transaction.
+        store
+            .change_overrides(vec![put("a", None), put("a", at(2_000_000_000)), put("b", None)])
+            .await
+            .unwrap();
+        store
+            .change_overrides(vec![
+                OverrideWrite::Clear("b".into()),
+                OverrideWrite::Unschedule("x".into()),
+            ])
+            .await
+            .unwrap();
+        drop(store);
+        let (store, saved) = Store::open(&d).unwrap();
+        let kept: Vec<(&str, Option<SystemTime>)> = saved
+            .overrides
+            .iter()
+            .map(|o| (o.endpoint.as_str(), o.starts))
+            .collect();
+        assert_eq!(kept, [("a", None), ("a", at(2_000_000_000))]);
+        store
+            .change_overrides(vec![OverrideWrite::Unschedule("a".into())])
+            .await
+            .unwrap();
+        drop(store);
+        let (_, saved) = Store::open(&d).unwrap();
+        assert_eq!(saved.overrides.len(), 1);
+        assert_eq!(saved.overrides[0].starts, None);
         let _ = std::fs::remove_dir_all(&d);
     }
 }

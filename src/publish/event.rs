@@ -76,6 +76,8 @@ pub struct Audit {
     pub by: String,
     /// When the override lapses by itself; `None` keeps it until changed.
     pub until: Option<SystemTime>,
+    /// When a scheduled override takes effect; `None`: at once.
+    pub starts: Option<SystemTime>,
 }
 
 /// An answer as shown to operators: its addresses (or NODATA/SERVFAIL),
@@ -154,7 +156,15 @@ impl std::fmt::Display for EventKind {
                     Override::Drain => "drained",
                     Override::ForceUp => "forced up",
                 };
-                write!(f, "endpoint {endpoint} set to {mode} by {}", audit.by)?;
+                match audit.starts {
+                    Some(starts) => write!(
+                        f,
+                        "endpoint {endpoint} to be {mode} at {} by {}",
+                        humantime::format_rfc3339_seconds(starts),
+                        audit.by
+                    )?,
+                    None => write!(f, "endpoint {endpoint} set to {mode} by {}", audit.by)?,
+                }
                 if !audit.reason.is_empty() {
                     write!(f, ": {}", audit.reason)?;
                 }

@@ -23,6 +23,7 @@
 //! publish stage prebuilds, so a query costs the same as a static answer.
 
 pub mod hash;
+pub mod lowering;
 mod select;
 mod tier;
 mod variants;
@@ -30,7 +31,7 @@ mod variants;
 pub use self::hash::{BUCKETS, CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, bucket};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use serde::{Deserialize, Serialize};
 
@@ -429,6 +430,10 @@ pub struct Cause {
     pub backup: Option<u8>,
     /// Every endpoint of the record, in record order.
     pub verdicts: Vec<EndpointVerdict>,
+    /// The TTL is lowered ahead of a scheduled drain (set by the caller
+    /// from [`lowering::lowered`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_lowered: Option<lowering::Lowered>,
 }
 
 /// What a record answers now, and why.
@@ -462,6 +467,15 @@ impl AnswerSet {
             Rule::FailbackPending { at, .. } => Some(at),
             Rule::StartupGrace { until } => Some(until),
             _ => None,
+        }
+    }
+
+    /// Applies a TTL lowered ahead of a scheduled drain, if it is below
+    /// the TTL the rules chose.
+    pub fn lower_ttl(&mut self, lowered: Option<lowering::Lowered>) {
+        if let Some(l) = lowered.filter(|l| l.ttl < self.ttl) {
+            self.ttl = l.ttl;
+            self.cause.ttl_lowered = Some(l);
         }
     }
 
@@ -525,6 +539,7 @@ pub fn compute<H: Into<EndpointHealth>>(
             degraded,
             backup,
             verdicts,
+            ttl_lowered: None,
         },
     }
 }

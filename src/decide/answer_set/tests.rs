@@ -36,6 +36,16 @@ fn record(policy: Policy, failback: Failback, all_down: AllDown) -> RecordSpec {
     }
 }
 
+/// A record of `ttl` with one tier of `endpoints`.
+pub(super) fn spec_with(ttl: u32, ttl_degraded: Option<u32>, endpoints: &[u32]) -> RecordSpec {
+    RecordSpec {
+        ttl,
+        ttl_degraded,
+        endpoints: endpoints.iter().map(|&e| ep(e, 1, 1, &[e as u8 + 1])).collect(),
+        ..plain()
+    }
+}
+
 fn plain() -> RecordSpec {
     record(Policy::All, Failback::Auto { hold: HOLD }, AllDown::All)
 }

@@ -23,6 +23,8 @@ pub enum ApiError {
     WritesDisabled,
     #[error("no endpoint named \"{0}\"; GET /v1/endpoints lists them")]
     UnknownEndpoint(String),
+    #[error("no endpoint carries the tag {0}; GET /v1/endpoints lists the tags")]
+    UnknownTag(String),
     #[error("no health-checked record named \"{0}\"; GET /v1/records lists them")]
     UnknownRecord(String),
     #[error("\"{name}\" is ambiguous: it has {choices}; name one, e.g. {name}/A (written %2F in a URL)")]
@@ -38,8 +40,8 @@ pub enum ApiError {
     ReloadRejected(String),
     #[error("the health engine has stopped")]
     Stopped,
-    /// The change was applied but could not be made durable.
-    #[error("could not record the change in the state store: {0}")]
+    /// The change could not be made durable, so it was not made.
+    #[error("could not record the change in the state store; nothing was changed: {0}")]
     Store(String),
 }
 
@@ -49,7 +51,10 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::AmbiguousRecord { .. } => StatusCode::BAD_REQUEST,
             ApiError::MissingToken | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
             ApiError::WritesDisabled => StatusCode::FORBIDDEN,
-            ApiError::UnknownEndpoint(_) | ApiError::UnknownRecord(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownEndpoint(_)
+            | ApiError::UnknownTag(_)
+            | ApiError::UnknownRecord(_)
+            | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ReloadRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -63,6 +68,7 @@ impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> ApiError {
         match e {
             ControlError::UnknownEndpoint(name) => ApiError::UnknownEndpoint(name),
+            ControlError::UnknownTag(tag) => ApiError::UnknownTag(tag),
             ControlError::UnknownRecord(name) => ApiError::UnknownRecord(name),
             ControlError::Stopped => ApiError::Stopped,
             ControlError::Store(message) => ApiError::Store(message),

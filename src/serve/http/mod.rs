@@ -105,7 +105,6 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
     let log = Arc::new(events::EventLog::new(limits::API_EVENTS_KEPT));
     tokio::spawn(events::follow(log.clone(), parts.events, parts.shutdown.clone()));
     let api = routes::Api(Arc::new(routes::Shared {
-        overrides: Arc::new(overrides::Overrides::new(parts.health.clone())),
         health: parts.health,
         snapshot: parts.snapshot,
         reload: parts.reload,

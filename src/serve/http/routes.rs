@@ -21,10 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::events::{self, EventLog, Filter, Page};
-use super::overrides::Overrides;
 use super::views::{self, Clock, Context, EndpointView, ExplainView, OverrideView, RecordView};
 use super::{Reload, metrics};
-use crate::app::health::{Health, Status};
+use crate::app::health::{Health, Request, Status, Target};
 use crate::config::api::ApiToken;
 use crate::config::limits;
 use crate::decide::verdict::Override;
@@ -44,7 +43,6 @@ pub(super) struct Shared {
     pub reload: Reload,
     pub token: Option<ApiToken>,
     pub log: Arc<EventLog>,
-    pub overrides: Arc<Overrides>,
     pub udp: Vec<Arc<crate::serve::dns::udp::LiveStats>>,
     pub started: SystemTime,
 }
@@ -68,7 +66,6 @@ impl Api {
             status,
             clock: Clock::of(status),
             log: &self.0.log,
-            overrides: &self.0.overrides,
         }
     }
 }
@@ -382,38 +379,69 @@ async fn events(State(api): State<Api>, q: Result<Query<EventsQuery>, QueryRejec
 #[derive(Debug, Serialize)]
 struct OverrideList {
     overrides: Vec<OverrideView>,
+    /// Overrides scheduled to start later.
+    scheduled: Vec<OverrideView>,
 }
 
 async fn overrides(State(api): State<Api>) -> Result<Json<OverrideList>, ApiError> {
     let status = api.status().await?;
-    let ctx = api.context(&status);
-    let overrides = status
+    let overrides = status.endpoints.iter().filter_map(OverrideView::of).collect();
+    let scheduled = status
         .endpoints
         .iter()
-        .filter_map(|e| OverrideView::of(&e.name, e.verdict.as_ref()?, &ctx))
+        .filter_map(|e| {
+            Some(OverrideView::from_note(
+                &e.name,
+                e.scheduled.as_ref()?.mode,
+                e.scheduled.as_ref()?,
+            ))
+        })
         .collect();
-    Ok(Json(OverrideList { overrides }))
+    Ok(Json(OverrideList { overrides, scheduled }))
 }
 
 /// `POST /v1/overrides` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OverrideRequest {
-    endpoint: String,
+    /// One endpoint, by name; or
+    endpoint: Option<String>,
+    /// every endpoint with this tag, `KEY=VALUE`.
+    tag: Option<String>,
     mode: Override,
     reason: Option<String>,
     /// A duration: `"30m"`, `"2h"`.
     #[serde(rename = "for")]
     lasts: Option<String>,
+    /// When it takes effect (RFC 3339); now if absent.
+    at: Option<String>,
     by: Option<String>,
+}
+
+/// What `POST /v1/overrides` answers: the endpoint it named, or, for a
+/// tag, every endpoint the tag named.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum OverrideResponse {
+    One(Box<EndpointView>),
+    Tagged { endpoints: Vec<EndpointView> },
 }
 
 async fn set_override(
     _: Authorized,
     State(api): State<Api>,
     b: Result<Bytes, BytesRejection>,
-) -> Result<Json<EndpointView>, ApiError> {
+) -> Result<Json<OverrideResponse>, ApiError> {
     let request: OverrideRequest = body(b)?;
+    let target = match (request.endpoint, request.tag) {
+        (Some(endpoint), None) => Target::Endpoint(endpoint),
+        (None, Some(tag)) => Target::tag(&tag).map_err(|m| ApiError::BadRequest(format!("tag: {m}")))?,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give either `endpoint` (one endpoint, by name) or `tag` (every endpoint with it, KEY=VALUE)".into(),
+            ));
+        }
+    };
     let reason = request.reason.unwrap_or_default();
     if request.mode != Override::Auto && reason.trim().is_empty() {
         return Err(ApiError::BadRequest(
@@ -429,12 +457,56 @@ async fn set_override(
         }
         (Some(text), _) => Some(lasts(text)?),
     };
+    let starts = request.at.as_deref().map(starts).transpose()?;
     let audit = audit(reason, request.by)?;
-    api.0
-        .overrides
-        .set(&request.endpoint, request.mode, audit, lasts)
+    let tagged = matches!(target, Target::Tag { .. });
+    let applied = api
+        .0
+        .health
+        .request(Request {
+            target,
+            mode: request.mode,
+            reason: audit.reason,
+            by: audit.by,
+            lasts,
+            starts,
+        })
         .await?;
-    endpoint_view(&api, &request.endpoint).await.map(Json)
+    let status = api.status().await?;
+    let ctx = api.context(&status);
+    let mut views = Vec::new();
+    for name in &applied.endpoints {
+        let endpoint = views::find_endpoint(&status, name)?;
+        views.push(EndpointView::of(endpoint, &ctx).ok_or_else(|| ApiError::UnknownEndpoint(name.clone()))?);
+    }
+    Ok(Json(match (tagged, views.pop()) {
+        (false, Some(one)) => OverrideResponse::One(Box::new(one)),
+        (_, last) => {
+            views.extend(last);
+            OverrideResponse::Tagged { endpoints: views }
+        }
+    }))
+}
+
+/// When a scheduled override starts: an RFC 3339 time in the future,
+/// within the longest override.
+fn starts(text: &str) -> Result<SystemTime, ApiError> {
+    let at = humantime::parse_rfc3339_weak(text).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "at: \"{text}\" is not a time: {e}; write RFC 3339, e.g. 2026-11-26T22:00:00Z"
+        ))
+    })?;
+    let now = SystemTime::now();
+    let ahead = at
+        .duration_since(now)
+        .map_err(|_| ApiError::BadRequest(format!("at: {text} is in the past; leave `at` out to act now")))?;
+    if ahead > limits::OVERRIDE_FOR.max {
+        return Err(ApiError::BadRequest(format!(
+            "at: {text} is more than {} ahead",
+            humantime::format_duration(limits::OVERRIDE_FOR.max)
+        )));
+    }
+    Ok(at)
 }
 
 fn lasts(text: &str) -> Result<Duration, ApiError> {
@@ -464,6 +536,7 @@ fn audit(reason: String, by: Option<String>) -> Result<Audit, ApiError> {
         reason: reason.trim().to_string(),
         by,
         until: None,
+        starts: None,
     })
 }
 
@@ -484,7 +557,17 @@ async fn clear_override(
     let endpoint = path(endpoint)?;
     let q = query(q)?;
     let audit = audit(q.reason.unwrap_or_default(), q.by)?;
-    api.0.overrides.set(&endpoint, Override::Auto, audit, None).await?;
+    api.0
+        .health
+        .request(Request {
+            target: Target::Endpoint(endpoint.clone()),
+            mode: Override::Auto,
+            reason: audit.reason,
+            by: audit.by,
+            lasts: None,
+            starts: None,
+        })
+        .await?;
     endpoint_view(&api, &endpoint).await.map(Json)
 }
 

@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::events::EventLog;
-use super::overrides::{Overrides, mode_name};
-use crate::app::health::{EndpointStatus, RecordStatus, Status};
+use super::overrides::mode_name;
+use crate::app::health::{EndpointStatus, Note, RecordStatus, Status};
 use crate::decide::answer_set::{AllDownRule, Answer, AnswerSet, BackupShare, Rule, Selection};
-use crate::decide::verdict::{Override, Verdict, VerdictReason};
+use crate::decide::verdict::{Override, VerdictReason};
 use crate::decide::{EndpointId, Millis};
 
 /// A time as the API writes it: RFC 3339, UTC, milliseconds.
@@ -99,7 +99,6 @@ pub struct Context<'a> {
     pub status: &'a Status,
     pub clock: Clock,
     pub log: &'a EventLog,
-    pub overrides: &'a Overrides,
 }
 
 impl<'a> Context<'a> {
@@ -367,6 +366,10 @@ pub struct EndpointView {
     /// The operator's override; `null` when the endpoint follows its checks.
     #[serde(rename = "override")]
     pub admin: Option<OverrideView>,
+    /// An override scheduled to start later (`starts`); `null` if none.
+    pub scheduled: Option<OverrideView>,
+    /// `key = value` labels from the configuration.
+    pub tags: std::collections::BTreeMap<String, String>,
     /// Flap damping holds the endpoint down until then.
     pub held_until: Option<String>,
     pub checks: Vec<CheckView>,
@@ -383,6 +386,8 @@ pub struct OverrideView {
     pub at: Option<String>,
     /// When it lapses back to `auto`; `null`: until changed.
     pub until: Option<String>,
+    /// When a scheduled override takes effect; `null` once in force.
+    pub starts: Option<String>,
 }
 
 /// One check of an endpoint.
@@ -453,7 +458,12 @@ impl EndpointView {
             since: ctx.clock.stamp(verdict.since),
             reason: verdict.reason,
             checks_up: verdict.checks_up,
-            admin: OverrideView::of(&endpoint.name, verdict, ctx),
+            admin: OverrideView::of(endpoint),
+            scheduled: endpoint
+                .scheduled
+                .as_ref()
+                .map(|n| OverrideView::from_note(&endpoint.name, n.mode, n)),
+            tags: endpoint.tags.iter().cloned().collect(),
             held_until: verdict.held_until.map(|t| ctx.clock.stamp(t)),
             checks,
         })
@@ -468,6 +478,13 @@ impl EndpointView {
             let reason = o.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
             let until = o.until.as_deref().map(|u| format!(", until {u}")).unwrap_or_default();
             text += &format!(" ({}{by}{reason}{until})", mode_name(o.mode));
+        }
+        if let Some(s) = &self.scheduled {
+            let by = s.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+            let starts = s.starts.as_deref().unwrap_or("?");
+            text += &format!(" ({} scheduled at {starts}{by})", mode_name(s.mode));
+        }
+        if self.admin.is_some() {
         } else if let Some(until) = &self.held_until {
             text += &format!(" (flapping: held down until {until})");
         } else if self.stale {
@@ -489,19 +506,36 @@ impl EndpointView {
 }
 
 impl OverrideView {
-    pub fn of(endpoint: &str, verdict: &Verdict, ctx: &Context) -> Option<OverrideView> {
+    /// The override in force on an endpoint, if any.
+    pub fn of(endpoint: &EndpointStatus) -> Option<OverrideView> {
+        let verdict = endpoint.verdict.as_ref()?;
         if verdict.admin == Override::Auto {
             return None;
         }
-        let note = ctx.overrides.note(endpoint, verdict.admin);
-        Some(OverrideView {
-            endpoint: endpoint.to_string(),
-            mode: verdict.admin,
-            reason: note.as_ref().map(|n| n.audit.reason.clone()),
-            by: note.as_ref().map(|n| n.audit.by.clone()),
-            at: note.as_ref().map(|n| timestamp(n.at)),
-            until: note.as_ref().and_then(|n| n.audit.until).map(timestamp),
+        Some(match &endpoint.note {
+            Some(note) => OverrideView::from_note(&endpoint.name, verdict.admin, note),
+            None => OverrideView {
+                endpoint: endpoint.name.clone(),
+                mode: verdict.admin,
+                reason: None,
+                by: None,
+                at: None,
+                until: None,
+                starts: None,
+            },
         })
+    }
+
+    pub fn from_note(endpoint: &str, mode: Override, note: &Note) -> OverrideView {
+        OverrideView {
+            endpoint: endpoint.to_string(),
+            mode,
+            reason: Some(note.reason.clone()).filter(|r| !r.is_empty()),
+            by: Some(note.by.clone()).filter(|b| !b.is_empty()),
+            at: Some(timestamp(note.at)),
+            until: note.until.map(timestamp),
+            starts: note.starts.map(timestamp),
+        }
     }
 }
 
@@ -535,7 +569,15 @@ impl ExplainView {
             (true, _) => "the record is failed over (ttl_degraded applies when configured)",
             (false, true) => "the record is degraded (ttl_degraded applies when configured)",
         };
-        why.push(format!("TTL {}: {ttl}", view.ttl));
+        match record.answer.cause.ttl_lowered {
+            Some(lowered) => why.push(format!(
+                "TTL {}: lowered ahead of the drain of {} scheduled at {}, so that caches have expired when it leaves",
+                view.ttl,
+                ctx.endpoint_name(lowered.endpoint),
+                ctx.clock.stamp(lowered.at)
+            )),
+            None => why.push(format!("TTL {}: {ttl}", view.ttl)),
+        }
         ExplainView {
             record: view,
             why,
