@@ -885,7 +885,15 @@ struct Harness {
 fn harness<P: Prober>(prober: Arc<P>, max_in_flight: usize) -> Harness {
     let (tx, results) = mpsc::channel(100_000);
     let (shutdown, rx) = watch::channel(false);
-    let scheduler = Scheduler::start(prober, tx, rx, SchedulerOptions { max_in_flight });
+    let scheduler = Scheduler::start(
+        prober,
+        tx,
+        rx,
+        SchedulerOptions {
+            max_in_flight,
+            ..SchedulerOptions::default()
+        },
+    );
     Harness {
         scheduler,
         results,

@@ -42,6 +42,9 @@ pub use operator::{Applied, Note, Request, Target};
 const EVENT_BUFFER: usize = 4096;
 /// Observations buffered between the scheduler and the decide task.
 const OBSERVATION_BUFFER: usize = 16384;
+/// Makes the checker fail on purpose, to see the watchdog at work:
+/// `checker-dies-after=2s` or `checker-stalls-after=2s`.
+pub const FAULT_ENV: &str = "LIFELINE_FAULT";
 /// Longest sleep of the decide task without a deadline: staleness is
 /// checked at least this often.
 const MAX_IDLE: Duration = Duration::from_millis(500);
@@ -491,7 +494,21 @@ impl Health {
             shutdown: shutdown.clone(),
             count: 0,
         };
-        let scheduler = Scheduler::start(clients, tx, shutdown.clone(), SchedulerOptions::default());
+        // Fault injection for proving the watchdog (docs/operations.md): the
+        // first checker only; the one the watchdog starts runs normally.
+        let fault = match std::env::var(FAULT_ENV) {
+            Ok(text) if !text.is_empty() => {
+                let fault: crate::observe::Fault = text.parse().map_err(|e| anyhow::anyhow!("{FAULT_ENV}: {e}"))?;
+                tracing::warn!(?fault, "{FAULT_ENV} is set: the checker will fail on purpose");
+                Some(fault)
+            }
+            _ => None,
+        };
+        let options = SchedulerOptions {
+            fault,
+            ..SchedulerOptions::default()
+        };
+        let scheduler = Scheduler::start(clients, tx, shutdown.clone(), options);
         scheduler.apply(prepared.wiring.probes.clone())?;
         let Prepared {
             wiring,

@@ -46,7 +46,9 @@ use tokio::time::Instant;
 pub use clients::{Clients, TlsSetupError, check_ca};
 pub use lag::LagSummary;
 pub use result::{Latency, ProbeResult};
-pub use scheduler::{DEFAULT_MAX_IN_FLIGHT, Prober, Scheduler, SchedulerError, SchedulerOptions, SchedulerStats};
+pub use scheduler::{
+    DEFAULT_MAX_IN_FLIGHT, Fault, FaultKind, Prober, Scheduler, SchedulerError, SchedulerOptions, SchedulerStats,
+};
 pub use spec::{
     BodyMatch, BodyRegex, CaSource, DEFAULT_BODY_LIMIT, DEFAULT_USER_AGENT, DnsProbe, ExecProbe, HttpProbe, IcmpProbe,
     MIN_INTERVAL, ProbeKind, ProbeSpec, SpecError, StatusRange, TcpProbe, TlsOptions, TlsVerify,

@@ -65,13 +65,54 @@ impl Prober for Clients {
 pub struct SchedulerOptions {
     /// Runs in flight at once, over all probes (at least 1).
     pub max_in_flight: usize,
+    /// A failure to inject, to prove that the watchdog sees it.
+    pub fault: Option<Fault>,
 }
 
 impl Default for SchedulerOptions {
     fn default() -> SchedulerOptions {
         SchedulerOptions {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            fault: None,
         }
+    }
+}
+
+/// A failure of the driver, injected on purpose `after` it started:
+/// what the health runtime's watchdog exists for (`LIFELINE_FAULT`,
+/// docs/operations.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub after: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The driver task panics: the checker is gone.
+    Dies,
+    /// The driver stops launching runs but stays alive: the checker is
+    /// stuck (the runs in flight still finish).
+    Stalls,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    /// `checker-dies-after=DURATION` or `checker-stalls-after=DURATION`.
+    fn from_str(text: &str) -> Result<Fault, String> {
+        let (kind, after) = text.split_once('=').unwrap_or((text, ""));
+        let kind = match kind {
+            "checker-dies-after" => FaultKind::Dies,
+            "checker-stalls-after" => FaultKind::Stalls,
+            _ => {
+                return Err(format!(
+                    "\"{text}\": write checker-dies-after=DURATION or checker-stalls-after=DURATION"
+                ));
+            }
+        };
+        let after = humantime::parse_duration(after).map_err(|e| format!("\"{text}\": {e}"))?;
+        Ok(Fault { kind, after })
     }
 }
 
@@ -140,6 +181,7 @@ impl Scheduler {
             running: HashMap::new(),
             generation: 0,
             seed: super::random_u64(),
+            fault: options.fault.map(|f| (Instant::now() + f.after, f.kind)),
         };
         let driver = tokio::spawn(driver.run(rx, shutdown));
         Scheduler {
@@ -266,11 +308,16 @@ struct Driver<P> {
     running: HashMap<Id, ProbeKey>,
     generation: u64,
     seed: u64,
+    /// An injected failure and when it strikes.
+    fault: Option<(Instant, FaultKind)>,
 }
 
 impl<P: Prober> Driver<P> {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, mut shutdown: watch::Receiver<bool>) {
         let mut timer = pin!(sleep_until(Instant::now()));
+        let (fault_at, fault) = self.fault.unzip();
+        let mut fault_timer = pin!(sleep_until(fault_at.unwrap_or_else(Instant::now)));
+        let mut stalled = false;
         loop {
             self.reap_finished();
             self.launch_due(Instant::now());
@@ -290,6 +337,17 @@ impl<P: Prober> Driver<P> {
                 // they are reaped in bulk at the next wake.
                 Some(done) = self.runs.join_next_with_id(), if full => self.reaped(done),
                 () = &mut timer, if wake.is_some() => {}
+                () = &mut fault_timer, if fault.is_some() => {
+                    if fault == Some(FaultKind::Dies) {
+                        panic!("injected fault: the checker dies");
+                    }
+                    tracing::warn!("injected fault: the checker stalls");
+                    stalled = true;
+                }
+            }
+            if stalled {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+                break;
             }
         }
         self.runs.shutdown().await;
