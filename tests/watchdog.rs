@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::api::get;
-use common::backends::{Backend, Net, backends_on};
+use common::backends::{Net, backends_on};
 use common::records::*;
 use common::*;
 use domain::base::iana::Rtype;
