@@ -179,10 +179,13 @@ impl Stream {
         }
     }
 
-    /// One chunk of the body (RFC 9112 §7.1); `None` at the last one.
+    /// One chunk of the body (RFC 9112 §7.1); `None` at the last one, or
+    /// when the server closed the connection.
     fn chunk(&mut self) -> Option<String> {
         let mut size = String::new();
-        self.reader.read_line(&mut size).expect("a chunk size");
+        if self.reader.read_line(&mut size).expect("a chunk size") == 0 {
+            return None;
+        }
         let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
         if size == 0 {
             return None;
