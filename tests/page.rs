@@ -5,8 +5,9 @@
 //! sends the whole picture on connect, then the failover as it happens,
 //! and ends when the server shuts down. In a real headless Chromium
 //! (driven by chromedriver), the page shows the records and endpoints,
-//! logs no error, requests nothing from any other origin, and shows a
-//! failover within two seconds of the DNS answer changing.
+//! logs no error, requests nothing from any other origin, shows a
+//! failover within two seconds of the DNS answer changing, and shows an
+//! operator's drain.
 //!
 //! The browser test saves its screenshot to `status-page.png` in Cargo's
 //! test scratch directory, and to `docs/status-page.png` when
@@ -17,7 +18,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::api::get;
+use common::api::{get, post};
 use common::backends::{Backend, Net, backends_on};
 use common::records::*;
 use common::webdriver::{Chromedriver, Session, browser};
@@ -29,6 +30,7 @@ const WWW: &str = "www.pg.test";
 const RECORD: &str = "www.pg.test/A";
 const API_RECORD: &str = "api.pg.test/A";
 const ENDPOINTS: [&str; 4] = ["api-1", "api-2", "backup", "primary"];
+const TOKEN: &str = "test-token-0123456789abcdef";
 /// How soon after the DNS answer changes the page must show it.
 const PAGE_WAIT: Duration = Duration::from_secs(2);
 
@@ -74,7 +76,7 @@ fn start(net: Net) -> (Vec<Backend>, Lifeline, SocketAddr) {
         &config(ORIGIN, &body(net, port)),
         &[(zone.0, &zone.1)],
         &["--api", "127.0.0.1:0"],
-        &[],
+        &[("LIFELINE_API_TOKEN", TOKEN)],
     );
     let api = server.api.expect("the API listens");
     wait_for_a(server.addr, WWW, &[&net.addr(2)]);
@@ -290,10 +292,13 @@ fn the_stream_starts_with_the_whole_picture_follows_a_failover_and_ends_at_shutd
 struct Shown {
     connection: String,
     records: Vec<String>,
-    /// Endpoint name and the verdict shown, in page order.
+    /// Endpoint name and the verdict shown with its badges ("DOWN
+    /// drain"), in page order.
     endpoints: Vec<(String, String)>,
     answer: String,
     tier: String,
+    /// What `api` answers.
+    api_answer: String,
     charts: u64,
     failed_marks: u64,
 }
@@ -301,13 +306,15 @@ struct Shown {
 const READ_PAGE: &str = r#"
 const www = document.querySelector('tr[data-record="www.pg.test/A"]');
 const primary = document.querySelector('tr[data-endpoint="primary"]');
+const api = document.querySelector('tr[data-record="api.pg.test/A"]');
 return {
   connection: document.getElementById("connection").dataset.state,
   records: [...document.querySelectorAll("tr[data-record]")].map((r) => r.dataset.record),
   endpoints: [...document.querySelectorAll("tr[data-endpoint]")].map((r) =>
-    [r.dataset.endpoint, r.querySelector(".verdict strong").textContent]),
+    [r.dataset.endpoint, r.querySelector(".verdict").textContent.split(/\s+/).join(" ").trim()]),
   answer: www ? www.querySelector(".answer").textContent : "",
   tier: www ? www.querySelector(".tier").textContent : "",
+  api_answer: api ? api.querySelector(".answer").textContent : "",
   charts: document.querySelectorAll("svg.chart polyline").length,
   failed_marks: primary ? primary.querySelectorAll("svg.chart rect.failed").length : 0,
 };"#;
@@ -335,6 +342,7 @@ fn shown(browser: &Session) -> Shown {
             .collect(),
         answer: v["answer"].as_str().unwrap_or_default().to_string(),
         tier: v["tier"].as_str().unwrap_or_default().to_string(),
+        api_answer: v["api_answer"].as_str().unwrap_or_default().to_string(),
         charts: v["charts"].as_u64().unwrap_or(0),
         failed_marks: v["failed_marks"].as_u64().unwrap_or(0),
     }
@@ -392,6 +400,14 @@ fn the_page_in_a_real_browser_shows_the_state_and_follows_a_failover_within_two_
         answer_changed.elapsed()
     );
     assert_eq!(verdict(&page, "backup"), "UP");
+
+    // An operator's drain shows as such, and the record it belongs to
+    // answers without it.
+    let drain = r#"{"endpoint": "api-2", "mode": "drain", "reason": "kernel upgrade", "by": "alice"}"#;
+    assert_eq!(post(api, "/v1/overrides", Some(TOKEN), drain).status, 200);
+    wait_for_page(&browser, CHANGE_WAIT, "the drain", |s| {
+        verdict(s, "api-2") == "DOWN drain" && s.api_answer == net.addr(4)
+    });
 
     // A few failed results in the primary's chart, for the screenshot.
     wait_for_page(&browser, CHANGE_WAIT, "failed checks in the chart", |s| {
