@@ -44,9 +44,9 @@
 //! prebuilt table ([`serve::dns::fast`]); everything else, and TCP, goes
 //! through the general answer path ([`serve::dns::answer`]). The HTTP API
 //! ([`serve::http`]) shows what the health engine decided and why, takes
-//! the operator's overrides, failbacks and reloads, and serves Prometheus
-//! metrics; the `lifeline status`, `drain`, `events`, ... commands are its
-//! client.
+//! the operator's overrides, failbacks and reloads, serves Prometheus
+//! metrics and a live status page at `/`; the `lifeline status`, `drain`,
+//! `events`, ... commands are its client.
 //!
 //! [`dns`] holds the wire vocabulary the stages share; [`app`] wires the
 //! stages together and owns startup, reload and shutdown.

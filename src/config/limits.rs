@@ -308,6 +308,10 @@ pub const API_BODY_BYTES: usize = 64 * 1024;
 /// before. A few hours of a busy installation at roughly 300 bytes each.
 pub const API_EVENTS_KEPT: usize = 10_000;
 
+/// Results kept per check of each endpoint for the status page's latency
+/// charts: a minute of a check every second; about 40 bytes each.
+pub const API_CHECK_HISTORY: usize = 60;
+
 /// Events in one page of `GET /v1/events` (`limit=`).
 pub const API_EVENTS_PAGE: Limit = Limit {
     key: "limit",

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod backends;
 pub mod records;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -181,6 +182,11 @@ impl Lifeline {
         signal(self.pid(), "HUP");
     }
 
+    /// Sends SIGTERM (shut down).
+    pub fn sigterm(&self) {
+        signal(self.pid(), "TERM");
+    }
+
     /// The directory of the config, for rewriting files before a reload.
     pub fn dir(&self) -> &Path {
         &self._dir.as_ref().expect("started with a config").0
@@ -294,6 +300,9 @@ fn read_all_on_thread(mut pipe: impl Read + Send + 'static) -> std::thread::Join
 
 impl Drop for Lifeline {
     fn drop(&mut self) {
+        if !self.is_running() {
+            return;
+        }
         signal(self.pid(), "TERM");
         for _ in 0..50 {
             if self.child.try_wait().ok().flatten().is_some() {
@@ -681,6 +690,12 @@ fn domain_name_len(wire: &[u8]) -> usize {
 /// test is skipped with a printed reason, unless `LIFELINE_INTEROP=1`, where
 /// a missing tool is a failure.
 pub fn external_tool(name: &str) -> Option<PathBuf> {
+    required_tool(name, "knot-dnsutils / bind9-dnsutils")
+}
+
+/// The program `name` if installed; else `None` with a printed reason, or
+/// a failure under `LIFELINE_INTEROP=1`. `packages` says what to install.
+pub fn required_tool(name: &str, packages: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(name))
@@ -688,7 +703,7 @@ pub fn external_tool(name: &str) -> Option<PathBuf> {
     });
     if found.is_none() {
         if std::env::var("LIFELINE_INTEROP").as_deref() == Ok("1") {
-            panic!("{name} is required when LIFELINE_INTEROP=1 (install knot-dnsutils / bind9-dnsutils)");
+            panic!("{name} is required when LIFELINE_INTEROP=1 (install {packages})");
         }
         eprintln!("skipping: {name} is not installed");
     }

@@ -6,8 +6,10 @@
 //! answer, verdict, override and certificate events, and a check result
 //! only when it differs from the one before it (the first result, and each
 //! change between ok and failing). The last result of each check is kept
-//! aside, whatever it was, and every event is counted for metrics
-//! ([`Counts`]).
+//! aside, whatever it was, with a short history of each check's results
+//! for the status page's charts, and every event is counted for metrics
+//! ([`Counts`]). Whoever [`watch`](EventLog::watch)es the log (the status
+//! page's stream) gets every event as it is taken, numbered if it is kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -30,11 +32,31 @@ pub struct LastCheck {
     pub detail: String,
 }
 
+/// One result in a check's history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    at: SystemTime,
+    latency: Duration,
+    ok: bool,
+}
+
+/// An event as the log passes it on: its number if the ring kept it.
+#[derive(Debug)]
+pub struct Logged {
+    pub id: Option<u64>,
+    pub event: Event,
+}
+
 /// Recent events, numbered from 1 in the order they happened.
 #[derive(Debug)]
 pub struct EventLog {
     capacity: usize,
+    /// Results kept per (endpoint, check) in its history.
+    history_len: usize,
     inner: Mutex<Inner>,
+    /// Every event taken, to watchers; sent under the lock, so that a
+    /// watcher sees exactly what follows the state it started from.
+    live: broadcast::Sender<Arc<Logged>>,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +65,8 @@ struct Inner {
     ring: VecDeque<(u64, Event)>,
     /// Keyed by (endpoint, check).
     last_checks: HashMap<(String, String), LastCheck>,
+    /// The newest results of each check, oldest first.
+    history: HashMap<(String, String), VecDeque<Point>>,
     /// Events the stream dropped because this log fell behind.
     missed: u64,
     counts: Counts,
@@ -122,11 +146,39 @@ pub struct Page {
     pub missed: u64,
 }
 
+/// What a watcher starts from: the history of every check and the newest
+/// events, and the events taken after them.
+#[derive(Debug)]
+pub struct Watch {
+    pub live: broadcast::Receiver<Arc<Logged>>,
+    pub history: Vec<Series>,
+    pub recent: Page,
+}
+
+/// The newest results of one check of one endpoint, oldest first.
+#[derive(Debug, Serialize)]
+pub struct Series {
+    pub endpoint: String,
+    pub check: String,
+    pub results: Vec<PointView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PointView {
+    pub at: String,
+    pub ok: bool,
+    pub latency_ms: f64,
+}
+
 impl EventLog {
-    pub fn new(capacity: usize) -> EventLog {
+    /// A log of `capacity` events and `history_len` results per check;
+    /// `live` events buffered per watcher before it falls behind.
+    pub fn new(capacity: usize, history_len: usize, live: usize) -> EventLog {
         EventLog {
             capacity,
+            history_len,
             inner: Mutex::new(Inner::default()),
+            live: broadcast::channel(live).0,
         }
     }
 
@@ -134,31 +186,83 @@ impl EventLog {
     pub fn record(&self, event: Event) {
         let mut inner = self.inner.lock().expect("event log lock");
         inner.counts.count(&event.kind);
-        if let EventKind::Check {
+        let keep = match &event.kind {
+            EventKind::Check { ok, .. } => self.remember_check(&mut inner, &event).is_none_or(|p| p.ok != *ok),
+            _ => true,
+        };
+        let id = keep.then(|| {
+            inner.next_id += 1;
+            let id = inner.next_id;
+            if inner.ring.len() == self.capacity {
+                inner.ring.pop_front();
+            }
+            inner.ring.push_back((id, event.clone()));
+            id
+        });
+        if self.live.receiver_count() > 0 {
+            // A watcher that is gone is no concern of the log's.
+            let _ = self.live.send(Arc::new(Logged { id, event }));
+        }
+    }
+
+    /// Keeps a check result as its check's last and in its history;
+    /// returns the result before it.
+    fn remember_check(&self, inner: &mut Inner, event: &Event) -> Option<LastCheck> {
+        let EventKind::Check {
             endpoint,
             check,
             ok,
             detail,
             latency,
         } = &event.kind
-        {
-            let last = LastCheck {
-                ok: *ok,
-                at: event.at,
-                latency: *latency,
-                detail: detail.clone(),
-            };
-            let previous = inner.last_checks.insert((endpoint.clone(), check.clone()), last);
-            if previous.is_some_and(|p| p.ok == *ok) {
-                return;
-            }
+        else {
+            return None;
+        };
+        let key = (endpoint.clone(), check.clone());
+        let history = inner.history.entry(key.clone()).or_default();
+        if history.len() == self.history_len {
+            history.pop_front();
         }
-        inner.next_id += 1;
-        let id = inner.next_id;
-        if inner.ring.len() == self.capacity {
-            inner.ring.pop_front();
+        history.push_back(Point {
+            at: event.at,
+            latency: *latency,
+            ok: *ok,
+        });
+        let last = LastCheck {
+            ok: *ok,
+            at: event.at,
+            latency: *latency,
+            detail: detail.clone(),
+        };
+        inner.last_checks.insert(key, last)
+    }
+
+    /// Starts watching: the history of every check (by endpoint, then
+    /// check) and the newest `recent` events, with every event taken from
+    /// then on.
+    pub fn watch(&self, recent: usize) -> Watch {
+        let inner = self.inner.lock().expect("event log lock");
+        let mut history: Vec<Series> = inner
+            .history
+            .iter()
+            .map(|((endpoint, check), points)| Series {
+                endpoint: endpoint.clone(),
+                check: check.clone(),
+                results: points.iter().map(PointView::of).collect(),
+            })
+            .collect();
+        history.sort_by(|a, b| (&a.endpoint, &a.check).cmp(&(&b.endpoint, &b.check)));
+        Watch {
+            live: self.live.subscribe(),
+            history,
+            recent: page(
+                &inner,
+                &Filter {
+                    limit: recent,
+                    ..Filter::default()
+                },
+            ),
         }
-        inner.ring.push_back((id, event));
     }
 
     fn missed(&self, n: u64) {
@@ -183,20 +287,33 @@ impl EventLog {
 
     /// The newest events that pass `filter`, at most `filter.limit`.
     pub fn page(&self, filter: &Filter) -> Page {
-        let inner = self.inner.lock().expect("event log lock");
-        let mut matching = inner.ring.iter().rev().filter(|(id, event)| passes(*id, event, filter));
-        let events: Vec<EventView> = matching
-            .by_ref()
-            .take(filter.limit)
-            .map(|(id, event)| EventView::of(*id, event))
-            .collect();
-        let more = matching.next().is_some();
-        Page {
-            next_before: events.last().filter(|_| more).map(|e| e.id),
-            events,
-            latest: inner.next_id,
-            missed: inner.missed,
+        page(&self.inner.lock().expect("event log lock"), filter)
+    }
+}
+
+impl PointView {
+    fn of(p: &Point) -> PointView {
+        PointView {
+            at: timestamp(p.at),
+            ok: p.ok,
+            latency_ms: p.latency.as_secs_f64() * 1e3,
         }
+    }
+}
+
+fn page(inner: &Inner, filter: &Filter) -> Page {
+    let mut matching = inner.ring.iter().rev().filter(|(id, event)| passes(*id, event, filter));
+    let events: Vec<EventView> = matching
+        .by_ref()
+        .take(filter.limit)
+        .map(|(id, event)| EventView::of(*id, event))
+        .collect();
+    let more = matching.next().is_some();
+    Page {
+        next_before: events.last().filter(|_| more).map(|e| e.id),
+        events,
+        latest: inner.next_id,
+        missed: inner.missed,
     }
 }
 
@@ -369,7 +486,7 @@ impl From<&AnswerText> for AnswerView {
 }
 
 impl EventView {
-    fn of(id: u64, event: &Event) -> EventView {
+    pub fn of(id: u64, event: &Event) -> EventView {
         let detail = match event.kind.clone() {
             EventKind::Check {
                 endpoint,
@@ -476,7 +593,7 @@ mod tests {
 
     #[test]
     fn keeps_check_results_only_when_they_change_but_remembers_the_last() {
-        let log = EventLog::new(100);
+        let log = EventLog::new(100, 3, 16);
         for ok in [true, true, false, false, true] {
             log.record(check("a", ok));
         }
@@ -488,8 +605,42 @@ mod tests {
     }
 
     #[test]
+    fn keeps_a_short_history_of_every_check_result() {
+        let log = EventLog::new(100, 3, 16);
+        for ok in [true, false, true, true] {
+            log.record(check("a", ok));
+        }
+        log.record(check("b", true));
+        let watch = log.watch(10);
+        let series: Vec<(&str, Vec<bool>)> = watch
+            .history
+            .iter()
+            .map(|s| (s.endpoint.as_str(), s.results.iter().map(|p| p.ok).collect()))
+            .collect();
+        assert_eq!(series, [("a", vec![false, true, true]), ("b", vec![true])]);
+        assert_eq!(watch.history[0].results[2].latency_ms, 2.0);
+        assert_eq!(watch.recent.events.len(), 4, "three changes of a, the first of b");
+    }
+
+    #[tokio::test]
+    async fn a_watcher_gets_every_event_after_its_start_numbered_when_kept() {
+        let log = EventLog::new(100, 3, 16);
+        log.record(check("a", true));
+        let mut watch = log.watch(10);
+        assert_eq!(watch.recent.latest, 1);
+        log.record(check("a", true));
+        log.record(verdict("a", false));
+        let repeated = watch.live.recv().await.unwrap();
+        assert_eq!(repeated.id, None, "an unchanged check result is passed on but not kept");
+        let kept = watch.live.recv().await.unwrap();
+        assert_eq!(kept.id, Some(2));
+        assert!(matches!(kept.event.kind, EventKind::Verdict { up: false, .. }));
+        assert!(watch.live.try_recv().is_err());
+    }
+
+    #[test]
     fn pages_newest_first_and_drops_the_oldest_beyond_capacity() {
-        let log = EventLog::new(5);
+        let log = EventLog::new(5, 3, 16);
         for i in 0..8 {
             log.record(verdict("a", i % 2 == 0));
         }
@@ -508,7 +659,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_counted_and_a_breaker_event_is_found_by_its_endpoints() {
-        let log = EventLog::new(100);
+        let log = EventLog::new(100, 3, 16);
         log.record(check("a", true));
         log.record(check("a", true));
         log.record(Event {
@@ -534,7 +685,7 @@ mod tests {
 
     #[test]
     fn filters_by_endpoint_kind_and_after() {
-        let log = EventLog::new(100);
+        let log = EventLog::new(100, 3, 16);
         log.record(verdict("a", false));
         log.record(verdict("b", false));
         log.record(check("a", true));

@@ -5,6 +5,7 @@
 //!  health engine ──status / override / failback──► routes ──► JSON views
 //!        │                                            ▲
 //!        └── event stream ──► EventLog (ring) ────────┘  /v1/events, last check results
+//!                                  └──► stream ──► /v1/stream ──► status page at / (page)
 //! ```
 //!
 //! The API asks the health engine (its decide task) for everything it
@@ -19,7 +20,9 @@ mod error;
 mod events;
 mod metrics;
 mod overrides;
+mod page;
 mod routes;
+mod stream;
 mod views;
 
 use std::future::Future;
@@ -102,7 +105,11 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
     if !bound.ip().is_loopback() {
         tracing::warn!(%bound, "the API listens beyond loopback; reads need no token");
     }
-    let log = Arc::new(events::EventLog::new(limits::API_EVENTS_KEPT));
+    let log = Arc::new(events::EventLog::new(
+        limits::API_EVENTS_KEPT,
+        limits::API_CHECK_HISTORY,
+        stream::BUFFER,
+    ));
     tokio::spawn(events::follow(log.clone(), parts.events, parts.shutdown.clone()));
     let api = routes::Api(Arc::new(routes::Shared {
         health: parts.health,
@@ -112,6 +119,7 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
         log,
         udp: parts.udp,
         started: SystemTime::now(),
+        shutdown: parts.shutdown.clone(),
     }));
     let mut shutdown = parts.shutdown;
     let serve = axum::serve(listener, routes::router(api)).with_graceful_shutdown(async move {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::events::{self, EventLog, Filter, Page};
 use super::views::{self, Clock, Context, EndpointView, ExplainView, OverrideView, RecordView};
-use super::{Reload, metrics};
+use super::{Reload, metrics, page, stream};
 use crate::app::health::{Health, Request, Status, Target};
 use crate::config::api::ApiToken;
 use crate::config::limits;
@@ -45,6 +45,9 @@ pub(super) struct Shared {
     pub log: Arc<EventLog>,
     pub udp: Vec<Arc<crate::serve::dns::udp::LiveStats>>,
     pub started: SystemTime,
+    /// Ends the status page's streams, which would otherwise hold
+    /// graceful shutdown open.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -61,7 +64,7 @@ impl Api {
         Ok(self.0.health.status().await?)
     }
 
-    fn context<'a>(&'a self, status: &'a Status) -> Context<'a> {
+    pub(super) fn context<'a>(&'a self, status: &'a Status) -> Context<'a> {
         Context {
             status,
             clock: Clock::of(status),
@@ -108,6 +111,10 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/reload", reload),
         route(Method::GET, "/v1/openapi.json", openapi),
         route(Method::GET, "/metrics", metrics::scrape),
+        route(Method::GET, "/v1/stream", stream::stream),
+        route(Method::GET, "/", page::index),
+        route(Method::GET, "/status.js", page::script),
+        route(Method::GET, "/status.css", page::style),
     ]
 }
 
