@@ -46,6 +46,7 @@ pub(super) struct Shared {
     pub log: Arc<EventLog>,
     pub overrides: Arc<Overrides>,
     pub udp: Vec<Arc<crate::serve::dns::udp::LiveStats>>,
+    pub webhooks: Vec<Arc<crate::notify::WebhookStats>>,
     pub started: SystemTime,
 }
 
