@@ -34,6 +34,8 @@ enum Mode {
     Slow,
     /// Answers at once with this status.
     Status(u16),
+    /// Answers 503 to bodies containing this, 200 to the others.
+    FailWhere(&'static str),
 }
 
 /// Longer than the webhooks' timeout (300 ms) in [`config`].
@@ -137,6 +139,11 @@ fn serve(mut stream: TcpStream, mode: &Mutex<Mode>, answered: &Mutex<Vec<Deliver
         Mode::Status(status) => {
             answered.lock().unwrap().push(delivery);
             status
+        }
+        Mode::FailWhere(text) if delivery.body.contains(text) => 503,
+        Mode::FailWhere(_) => {
+            answered.lock().unwrap().push(delivery);
+            200
         }
     };
     let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -421,6 +428,31 @@ fn every_event_arrives_signed_and_in_order_after_the_receiver_was_down_then_slow
     );
     let first = &delivered[0].json;
     assert!(first["id"].is_string() && first["at"].is_string() && first["message"].is_string());
+}
+
+#[test]
+fn an_endpoint_whose_events_keep_failing_holds_back_no_other_record_or_endpoint() {
+    let receiver = Receiver::listen(free_port(), Mode::FailWhere("\"endpoint\":\"a\""));
+    let url = receiver.url();
+    let server = start(&config(&webhook(&url, "max_attempts = 1000")), None);
+    make_events(&server);
+    let expected = settled_events(&server);
+    let (of_a, others): (Vec<Seen>, Vec<Seen>) = expected.iter().cloned().partition(|e| e.0 == "endpoint:a");
+    assert!(!of_a.is_empty() && !others.is_empty(), "{expected:?}");
+    assert!(poll_until(WAIT, || receiver.answered().len() == others.len()));
+    let got: Vec<Seen> = receiver.answered().iter().map(|d| seen(&d.json)).collect();
+    assert_eq!(by_lane(&got), by_lane(&others), "the other lanes, in order");
+    assert!(poll_until(WAIT, || server.log_count("retrying in") >= 3));
+    assert_eq!(
+        metric(&server, "lifeline_webhook_queued", &url, None),
+        Some(of_a.len() as u64),
+        "endpoint a's events wait"
+    );
+
+    receiver.set_mode(Mode::Status(200));
+    assert!(poll_until(WAIT, || receiver.answered().len() == expected.len()));
+    let got: Vec<Seen> = receiver.answered().iter().map(|d| seen(&d.json)).collect();
+    assert_eq!(by_lane(&got), by_lane(&expected), "endpoint a's events too, in order");
 }
 
 #[test]

@@ -216,7 +216,7 @@ fn resolve_one(
 }
 
 /// The key: exactly one of `secret`, `secret_file` (relative to the config
-/// file) and `secret_env` (read at load, so a reload sees a new value).
+/// file) and `secret_env` (the server's environment).
 fn secret(
     raw: &RawWebhook,
     url: &WebhookUrl,

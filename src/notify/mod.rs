@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{Notify, broadcast, watch};
 
 use self::queue::Queue;
@@ -223,26 +224,90 @@ async fn dispatch(
 ) {
     let mut ids = Ids::new();
     loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Ok(event) => queue_event(&hooks, store.as_ref(), event, &mut ids).await,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "webhooks fell behind the event stream; some events are not sent");
-                    for hook in &hooks {
-                        hook.stats.dropped.fetch_add(n, Ordering::Relaxed);
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
+        let mut received = tokio::select! {
+            event = events.recv() => event,
             _ = shutdown.changed() => return,
+        };
+        // What else is waiting goes in the same transaction: a burst of
+        // events costs one commit, not one each.
+        let mut batch = Vec::new();
+        let closed = loop {
+            match received {
+                Ok(event) => batch.push(event),
+                Err(RecvError::Lagged(n)) => missed(&hooks, n),
+                Err(RecvError::Closed) => break true,
+            }
+            if batch.len() >= BATCH {
+                break false;
+            }
+            received = match events.try_recv() {
+                Ok(event) => Ok(event),
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => break false,
+            };
+        };
+        queue_events(&hooks, store.as_ref(), batch, &mut ids).await;
+        if closed {
+            return;
         }
     }
 }
 
-async fn queue_event(hooks: &[Arc<Hook>], store: Option<&Store>, event: Event, ids: &mut Ids) {
-    let wanting: Vec<&Arc<Hook>> = hooks.iter().filter(|h| h.wants(&event.kind)).collect();
-    if wanting.is_empty() {
+/// Events queued with one commit at most.
+const BATCH: usize = 256;
+
+fn missed(hooks: &[Arc<Hook>], n: u64) {
+    tracing::warn!(
+        missed = n,
+        "webhooks fell behind the event stream; some events are not sent"
+    );
+    for hook in hooks {
+        hook.stats.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// One event, ready to queue: for these webhooks, in this lane.
+struct Queued {
+    hooks: Vec<Arc<Hook>>,
+    id: String,
+    lane: String,
+    body: Arc<str>,
+}
+
+async fn queue_events(hooks: &[Arc<Hook>], store: Option<&Store>, events: Vec<Event>, ids: &mut Ids) {
+    let queued: Vec<Queued> = events.into_iter().filter_map(|e| prepare(hooks, e, ids)).collect();
+    if queued.is_empty() {
         return;
+    }
+    if let Some(store) = store {
+        let rows = queued
+            .iter()
+            .flat_map(|q| {
+                q.hooks.iter().map(|h| PendingDelivery {
+                    webhook: h.config.url.text.clone(),
+                    event: q.id.clone(),
+                    lane: q.lane.clone(),
+                    body: q.body.to_string(),
+                })
+            })
+            .collect();
+        if let Err(e) = store.queue_deliveries(rows).await {
+            tracing::error!("{e}; {} events are queued in memory only", queued.len());
+        }
+    }
+    for q in queued {
+        for hook in &q.hooks {
+            hook.push(&q.lane, q.id.clone(), q.body.clone());
+        }
+    }
+}
+
+/// The id, lane and body of an event some webhook wants.
+fn prepare(hooks: &[Arc<Hook>], event: Event, ids: &mut Ids) -> Option<Queued> {
+    let wanting: Vec<Arc<Hook>> = hooks.iter().filter(|h| h.wants(&event.kind)).cloned().collect();
+    if wanting.is_empty() {
+        return None;
     }
     let id = ids.next();
     let lane = lane(&event.kind);
@@ -253,26 +318,120 @@ async fn queue_event(hooks: &[Arc<Hook>], store: Option<&Store>, event: Event, i
         detail: Detail::of(event.kind),
     };
     let body: Arc<str> = serde_json::to_string(&body).expect("events serialize").into();
-    if let Some(store) = store {
-        let rows = wanting
-            .iter()
-            .map(|h| PendingDelivery {
-                webhook: h.config.url.text.clone(),
-                event: id.clone(),
-                lane: lane.clone(),
-                body: body.to_string(),
-            })
-            .collect();
-        if let Err(e) = store.queue_deliveries(rows).await {
-            tracing::error!(event = %id, "{e}; the event is queued in memory only");
-        }
-    }
-    for hook in wanting {
-        hook.push(&lane, id.clone(), body.clone());
-    }
+    Some(Queued {
+        hooks: wanting,
+        id,
+        lane,
+        body,
+    })
 }
 
 /// A number in 0..1 for jitter; no generator to seed or share.
 fn jitter() -> f64 {
     (RandomState::new().hash_one(std::time::Instant::now()) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::webhook::{DEFAULT_EVENTS, WebhookSecret, WebhookUrl};
+    use crate::decide::verdict::Override;
+    use crate::publish::event::{AnswerText, Audit};
+
+    fn hook(events: &[&'static str], records: Option<&[&str]>, endpoints: Option<&[&str]>) -> Hook {
+        let list = |l: Option<&[&str]>| l.map(|l| l.iter().map(ToString::to_string).collect());
+        let config = WebhookConfig {
+            url: WebhookUrl::try_new("http://127.0.0.1:9/hook").unwrap(),
+            secret: WebhookSecret::try_new("0123456789abcdef").unwrap(),
+            events: events.to_vec(),
+            records: list(records),
+            endpoints: list(endpoints),
+            timeout: Duration::from_secs(1),
+            max_attempts: 3,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(1),
+            queue: 10,
+        };
+        Hook {
+            stats: Arc::default(),
+            queue: Mutex::new(Queue::new(config.queue)),
+            wake: Notify::new(),
+            store: None,
+            config,
+        }
+    }
+
+    fn answer(record: &str) -> EventKind {
+        let text = AnswerText {
+            addresses: Vec::new(),
+            negative: Some("NODATA"),
+            ttl: 5,
+            tier: None,
+        };
+        EventKind::Answer {
+            record: record.into(),
+            old: text.clone(),
+            new: text,
+            cause: String::new(),
+        }
+    }
+
+    fn drain(endpoint: &str) -> EventKind {
+        EventKind::Override {
+            endpoint: endpoint.into(),
+            admin: Override::Drain,
+            audit: Audit::default(),
+        }
+    }
+
+    fn check(endpoint: &str) -> EventKind {
+        EventKind::Check {
+            endpoint: endpoint.into(),
+            check: "web".into(),
+            ok: true,
+            detail: String::new(),
+            latency: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn by_default_every_change_is_sent_and_no_check_result() {
+        let h = hook(&DEFAULT_EVENTS, None, None);
+        assert!(h.wants(&answer("www.example.test/A")));
+        assert!(h.wants(&drain("a")));
+        assert!(!h.wants(&check("a")));
+        assert!(hook(&["check"], None, None).wants(&check("a")));
+    }
+
+    #[test]
+    fn record_and_endpoint_filters_apply_to_the_events_about_them() {
+        let h = hook(&DEFAULT_EVENTS, Some(&["www.example.test"]), Some(&["a"]));
+        assert!(h.wants(&answer("www.example.test/A")));
+        assert!(!h.wants(&answer("api.example.test/A")));
+        assert!(h.wants(&drain("a")));
+        assert!(!h.wants(&drain("b")));
+        let breaker = |endpoints: &[&str]| EventKind::Breaker {
+            tripped: true,
+            groups_down: 2,
+            groups: 3,
+            endpoints: endpoints.iter().map(ToString::to_string).collect(),
+            by_operator: false,
+        };
+        assert!(h.wants(&breaker(&["b", "a"])));
+        assert!(!h.wants(&breaker(&["b"])));
+        let watchdog = EventKind::Watchdog {
+            reason: "stalled".into(),
+            restarts: 1,
+        };
+        assert!(h.wants(&watchdog));
+    }
+
+    #[test]
+    fn lanes_are_per_record_and_per_endpoint() {
+        assert_eq!(lane(&answer("www.example.test/A")), "record:www.example.test/A");
+        assert_eq!(lane(&drain("a")), "endpoint:a");
+        assert_eq!(lane(&check("a")), "endpoint:a");
+    }
 }
