@@ -36,7 +36,12 @@
 //! [`Event`](publish::event::Event).
 //!
 //! **persist** ([`persist`]): operator overrides and sticky failover state
-//! in an SQLite file, durable before they are acknowledged.
+//! in an SQLite file, durable before they are acknowledged; webhook
+//! deliveries not yet made.
+//!
+//! **notify** ([`notify`]): events POSTed to `[[webhook]]` URLs as signed
+//! JSON, per-record lanes in order, retried with backoff, queued in the
+//! store so that a restart resends them.
 //!
 //! **serve** ([`serve`]): the DNS server reads the current snapshot without
 //! locks. UDP runs on one thread per core with batched
@@ -55,6 +60,7 @@ pub mod app;
 pub mod config;
 pub mod decide;
 pub mod dns;
+pub mod notify;
 pub mod observe;
 pub mod persist;
 pub mod publish;

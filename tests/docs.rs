@@ -29,10 +29,12 @@ fn check(config: &str) -> std::process::Output {
         "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
     );
     dir.write("api-token", "0123456789abcdef0123456789abcdef\n");
+    dir.write("webhook-secret", "0123456789abcdef0123456789abcdef\n");
     let path = dir.write("lifeline.toml", config);
     Command::new(env!("CARGO_BIN_EXE_lifeline"))
         .args(["check", "--config"])
         .arg(&path)
+        .env("LIFELINE_WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef")
         .output()
         .unwrap()
 }
@@ -74,6 +76,7 @@ fn every_documented_key_is_accepted_and_an_undocumented_one_is_not() {
         "## `[health]`",
         "## `[[record]]`",
         "## `[check.NAME]`",
+        "## `[[webhook]]`",
     ] {
         let keys = documented_keys(&doc, heading);
         assert!(keys.len() > 2, "no keys documented under {heading}");

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::config::{self, Config, Sources};
 use crate::dns::rtype;
+use crate::notify;
 use crate::publish::{
     self,
     snapshot::{SharedSnapshot, Snapshot},
@@ -129,6 +130,8 @@ pub struct Server {
     /// Where the HTTP API listens, if it does.
     pub api: Option<SocketAddr>,
     health: Arc<health::Health>,
+    /// Each webhook's counters, for metrics.
+    webhooks: Vec<Arc<notify::WebhookStats>>,
 }
 
 impl Server {
@@ -149,7 +152,7 @@ impl Server {
             max_connections: config.tcp_connections,
             idle_timeout: config.tcp_idle_timeout,
         };
-        let (store, saved) = match &config.state_dir {
+        let (store, mut saved) = match &config.state_dir {
             Some(dir) => {
                 let (store, saved) = crate::persist::Store::open(dir)?;
                 tracing::info!(dir = %dir.display(), overrides = saved.overrides.len(), sticky = saved.sticky.len(), "state store opened");
@@ -157,15 +160,26 @@ impl Server {
             }
             None => (None, crate::persist::Saved::default()),
         };
-        let health = {
+        let pending = std::mem::take(&mut saved.deliveries);
+        let notify_store = store.clone();
+        let (health, webhooks) = {
             let _guard = runtime.enter();
-            health::Health::start(
+            let health = health::Health::start(
                 prepared,
                 tokio::time::Instant::now(),
                 snapshot.clone(),
                 shutdown_rx.clone(),
                 store,
-            )?
+            )?;
+            let events = health.subscribe();
+            let webhooks = notify::start(
+                config.webhooks.clone(),
+                notify_store,
+                pending,
+                events,
+                shutdown_rx.clone(),
+            );
+            (health, webhooks)
         };
         // What was saved is in force before the first query is answered.
         runtime.block_on(health.restore(saved));
@@ -182,6 +196,7 @@ impl Server {
             addrs: Vec::new(),
             api: None,
             health,
+            webhooks,
         };
         for (i, &addr) in config.listen.iter().enumerate() {
             let (sockets, listener, bound) = server.bind_pair(addr, config.udp_threads)?;
@@ -227,6 +242,7 @@ impl Server {
             events,
             token: config.token.clone(),
             udp: self.udp_live.clone(),
+            webhooks: self.webhooks.clone(),
             shutdown,
         };
         let _guard = self.runtime.enter();

@@ -209,14 +209,14 @@ pub fn default_user_agent() -> String {
     format!("lifeline/{} (health check)", env!("CARGO_PKG_VERSION"))
 }
 
-fn limit(ctx: &FileCtx, v: &Option<Spanned<i64>>, field: &str, l: &Limit) -> Result<u64, ConfigError> {
+pub(super) fn limit(ctx: &FileCtx, v: &Option<Spanned<i64>>, field: &str, l: &Limit) -> Result<u64, ConfigError> {
     match v {
         None => Ok(l.default),
         Some(v) => l.check(*v.get_ref()).map_err(|m| ctx.error(v, field, m)),
     }
 }
 
-fn duration(
+pub(super) fn duration(
     ctx: &FileCtx,
     v: &Option<Spanned<String>>,
     field: &str,

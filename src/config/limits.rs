@@ -404,3 +404,60 @@ pub const STARTUP_GRACE: DurationLimit = DurationLimit {
     max: Duration::from_secs(3600),
     why: "up to an hour",
 };
+
+/// How long one webhook delivery may take, connection and answer included.
+pub const WEBHOOK_TIMEOUT: DurationLimit = DurationLimit {
+    key: "webhook.timeout",
+    default: Duration::from_secs(10),
+    min: Duration::from_millis(100),
+    max: Duration::from_secs(300),
+    why: "a receiver should answer at once and work afterwards",
+};
+
+/// Attempts at delivering one event before it is given up.
+pub const WEBHOOK_ATTEMPTS: Limit = Limit {
+    key: "webhook.max_attempts",
+    default: 12,
+    min: 1,
+    max: 1000,
+    why: "attempts per event",
+};
+
+/// The wait after the first failed attempt; it doubles with each failure.
+pub const WEBHOOK_BACKOFF: DurationLimit = DurationLimit {
+    key: "webhook.backoff",
+    default: Duration::from_secs(1),
+    min: Duration::from_millis(10),
+    max: Duration::from_secs(3600),
+    why: "up to an hour",
+};
+
+/// The longest wait between two attempts.
+pub const WEBHOOK_MAX_BACKOFF: DurationLimit = DurationLimit {
+    key: "webhook.max_backoff",
+    default: Duration::from_secs(300),
+    min: Duration::from_millis(10),
+    max: Duration::from_secs(86400),
+    why: "up to a day",
+};
+
+/// Events waiting for one webhook; beyond it the oldest is dropped. About
+/// 1 KiB each, in memory and in the store.
+pub const WEBHOOK_QUEUE: Limit = Limit {
+    key: "webhook.queue",
+    default: 10_000,
+    min: 1,
+    max: 1_000_000,
+    why: "bounded memory and store size per webhook",
+};
+
+/// Length of a webhook's HMAC key: at least 16 bytes (128 bits; RFC 2104
+/// §3 recommends the hash output, 32 bytes for SHA-256); 4096 keeps it one
+/// line of a file.
+pub const WEBHOOK_SECRET_LEN: Limit = Limit {
+    key: "webhook.secret",
+    default: 0,
+    min: 16,
+    max: 4096,
+    why: "at least 128 bits, RFC 2104 §3; e.g. `openssl rand -hex 32`",
+};

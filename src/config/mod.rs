@@ -8,8 +8,10 @@ pub mod health;
 pub mod limits;
 pub mod raw;
 pub mod resolved;
+pub mod webhook;
 pub mod zonefile;
 
 pub use api::ApiConfig;
 pub use error::ConfigError;
 pub use resolved::{Config, Sources, ZoneData, load};
+pub use webhook::WebhookConfig;

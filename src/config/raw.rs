@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub health: RawHealth,
     #[serde(default)]
     pub api: RawApi,
+    #[serde(default)]
+    pub webhook: Vec<Spanned<super::webhook::RawWebhook>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -62,6 +62,8 @@ pub struct Config {
     /// Where overrides and sticky failover state are kept across restarts;
     /// `None` keeps them in memory only.
     pub state_dir: Option<PathBuf>,
+    /// `[[webhook]]`, in file order.
+    pub webhooks: Vec<super::WebhookConfig>,
 }
 
 /// Listen addresses when none are given: port 53 on every address.
@@ -235,13 +237,14 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
     if zones.is_empty() {
         return Err(ConfigError::NoZones);
     }
-    let (checks, records, health) = match file {
+    let (checks, records, health, webhooks) = match file {
         Some(ctx) => {
             let checks = health::resolve_checks(&raw.check, ctx)?;
             let records = health::resolve_records(&raw.record, &checks, &zones, ctx)?;
-            (checks, records, health::resolve_health(&raw.health, ctx)?)
+            let webhooks = super::webhook::resolve(&raw.webhook, &records, ctx)?;
+            (checks, records, health::resolve_health(&raw.health, ctx)?, webhooks)
         }
-        None => (Vec::new(), Vec::new(), HealthConfig::default()),
+        None => (Vec::new(), Vec::new(), HealthConfig::default(), Vec::new()),
     };
     let api = api::resolve(&raw.api, file, sources.api.as_deref())?;
     Ok(Config {
@@ -259,6 +262,7 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
         health,
         api,
         state_dir,
+        webhooks,
     })
 }
 

@@ -5,7 +5,12 @@
 //! One writer thread owns the connection. A write is acknowledged only
 //! after its transaction has committed (WAL, `synchronous = FULL`), so an
 //! acknowledged write survives `kill -9` at any moment. The DNS path never
-//! touches the store.
+//! touches the store. Webhook deliveries waiting to be made are kept too
+//! ([`deliveries`]).
+
+mod deliveries;
+
+pub use deliveries::PendingDelivery;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -62,11 +67,14 @@ pub struct Saved {
     pub overrides: Vec<SavedOverride>,
     /// Record name → its sticky state, as JSON (decide's `RecordState`).
     pub sticky: Vec<(String, String)>,
+    /// Webhook deliveries not yet made, oldest first.
+    pub deliveries: Vec<PendingDelivery>,
 }
 
 enum Write {
     Overrides(Vec<OverrideWrite>),
     Sticky(String, String),
+    Delivery(deliveries::Change),
 }
 
 type Job = (Write, Option<oneshot::Sender<Result<(), StoreError>>>);
@@ -99,6 +107,7 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
          CREATE TABLE IF NOT EXISTS sticky (record TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL);",
     )
     .map_err(open_error)?;
+    deliveries::create(&conn).map_err(open_error)?;
     Ok(conn)
 }
 
@@ -181,6 +190,7 @@ fn read(conn: &Connection) -> Result<Saved, StoreError> {
     for row in rows {
         saved.sticky.push(row?);
     }
+    saved.deliveries = deliveries::read(conn)?;
     Ok(saved)
 }
 
@@ -233,6 +243,7 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
                 )?;
             }
         }
+        Write::Delivery(change) => deliveries::apply(conn, change)?,
     }
     Ok(())
 }

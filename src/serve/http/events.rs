@@ -19,7 +19,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use super::views::{record_matches, timestamp};
+use super::views::record_matches;
+pub(crate) use super::views::timestamp;
 use crate::decide::verdict::Override;
 use crate::publish::event::{AnswerText, Event, EventKind};
 
@@ -359,12 +360,12 @@ fn passes(id: u64, event: &Event, filter: &Filter) -> bool {
 }
 
 /// Whether an event is about the record `asked` names.
-fn about_record(kind: &EventKind, asked: &str) -> bool {
+pub(crate) fn about_record(kind: &EventKind, asked: &str) -> bool {
     matches!(kind, EventKind::Answer { record, .. } if record_matches(record, asked))
 }
 
 /// Whether an event is about the endpoint `name`.
-fn about_endpoint(kind: &EventKind, name: &str) -> bool {
+pub(crate) fn about_endpoint(kind: &EventKind, name: &str) -> bool {
     match kind {
         EventKind::Check { endpoint, .. }
         | EventKind::Verdict { endpoint, .. }
@@ -375,7 +376,7 @@ fn about_endpoint(kind: &EventKind, name: &str) -> bool {
     }
 }
 
-fn kind_name(kind: &EventKind) -> &'static str {
+pub(crate) fn kind_name(kind: &EventKind) -> &'static str {
     match kind {
         EventKind::Check { .. } => "check",
         EventKind::Verdict { .. } => "verdict",
@@ -487,7 +488,19 @@ impl From<&AnswerText> for AnswerView {
 
 impl EventView {
     pub fn of(id: u64, event: &Event) -> EventView {
-        let detail = match event.kind.clone() {
+        EventView {
+            id,
+            at: timestamp(event.at),
+            detail: Detail::of(event.kind.clone()),
+            message: event.kind.to_string(),
+        }
+    }
+}
+
+impl Detail {
+    /// What happened, as the API and webhooks show it.
+    pub fn of(kind: EventKind) -> Detail {
+        match kind {
             EventKind::Check {
                 endpoint,
                 check,
@@ -545,12 +558,6 @@ impl EventView {
                 by_operator,
             },
             EventKind::Watchdog { reason, restarts } => Detail::Watchdog { reason, restarts },
-        };
-        EventView {
-            id,
-            at: timestamp(event.at),
-            detail,
-            message: event.kind.to_string(),
         }
     }
 }

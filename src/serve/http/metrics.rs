@@ -52,6 +52,8 @@ struct Scrape {
     serials: Vec<(String, u32)>,
     counts: Counts,
     udp: Udp,
+    /// Each webhook's (URL, delivered, failed, dropped, queued).
+    webhooks: Vec<(String, [u64; 4])>,
 }
 
 pub async fn scrape(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -77,6 +79,7 @@ pub async fn scrape(State(api): State<Api>, headers: HeaderMap) -> Result<Respon
         serials,
         counts: api.0.log.counts(),
         udp,
+        webhooks: api.0.webhooks.iter().map(|w| (w.url.clone(), w.counts())).collect(),
     };
     let mut registry = Registry::with_prefix("lifeline");
     registry.register_collector(Box::new(scrape));
@@ -127,7 +130,8 @@ impl Collector for Scrape {
         self.endpoints(&mut encoder)?;
         self.events(&mut encoder)?;
         self.scheduler(&mut encoder)?;
-        self.dns(&mut encoder)
+        self.dns(&mut encoder)?;
+        self.webhooks(&mut encoder)
     }
 }
 
@@ -358,6 +362,34 @@ impl Scrape {
                 .enumerate()
                 .filter(|&(_, &n)| n > 0)
                 .map(|(rcode, &n)| (vec![("rcode", rcode_name(rcode))], ConstCounter::new(n))),
+        )
+    }
+}
+
+impl Scrape {
+    fn webhooks(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        family(
+            e,
+            "webhook_deliveries",
+            "Events by webhook and outcome: delivered, failed (refused or out of attempts), dropped (queue full).",
+            None,
+            MetricType::Counter,
+            self.webhooks.iter().flat_map(|(url, n)| {
+                [("delivered", n[0]), ("failed", n[1]), ("dropped", n[2])].map(|(result, n)| {
+                    let labels = vec![("webhook", url.clone()), ("result", result.to_string())];
+                    (labels, ConstCounter::new(n))
+                })
+            }),
+        )?;
+        family(
+            e,
+            "webhook_queued",
+            "Events waiting for each webhook.",
+            None,
+            MetricType::Gauge,
+            self.webhooks
+                .iter()
+                .map(|(url, n)| (vec![("webhook", url.clone())], gauge(n[3] as i64))),
         )
     }
 }

@@ -17,7 +17,7 @@
 
 pub mod client;
 mod error;
-mod events;
+pub(crate) mod events;
 mod metrics;
 mod overrides;
 mod page;
@@ -35,6 +35,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use self::error::ApiError;
 pub use self::routes::{OPENAPI, Route, routes};
+pub use self::views::record_matches;
 use crate::app::health::Health;
 use crate::config::api::ApiToken;
 use crate::config::limits;
@@ -60,6 +61,8 @@ pub struct Parts {
     pub token: Option<ApiToken>,
     /// The UDP workers' live counters, summed by metrics scrapes.
     pub udp: Vec<Arc<LiveStats>>,
+    /// Each webhook's counters, read by metrics scrapes.
+    pub webhooks: Vec<Arc<crate::notify::WebhookStats>>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -118,6 +121,7 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
         token,
         log,
         udp: parts.udp,
+        webhooks: parts.webhooks,
         started: SystemTime::now(),
         shutdown: parts.shutdown.clone(),
     }));

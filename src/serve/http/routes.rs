@@ -44,6 +44,7 @@ pub(super) struct Shared {
     pub token: Option<ApiToken>,
     pub log: Arc<EventLog>,
     pub udp: Vec<Arc<crate::serve::dns::udp::LiveStats>>,
+    pub webhooks: Vec<Arc<crate::notify::WebhookStats>>,
     pub started: SystemTime,
     /// Ends the status page's streams, which would otherwise hold
     /// graceful shutdown open.
