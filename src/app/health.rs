@@ -60,7 +60,8 @@ pub struct Wiring {
     check_names: Vec<String>,
     record_names: Vec<String>,
     record_types: Vec<u16>,
-    /// Records that each endpoint belongs to.
+    /// Records whose answers each endpoint's verdict bears on: its own, and
+    /// with `families = "together"` the record of its other family.
     records_of: Vec<Vec<usize>>,
 }
 
@@ -94,6 +95,11 @@ impl Wiring {
                         check: CheckId(c as u32),
                     });
                 }
+            }
+        }
+        for (r, spec) in wiring.specs.records.iter().enumerate() {
+            for required in spec.endpoints.iter().flat_map(|e| &e.requires) {
+                wiring.records_of[required.0 as usize].push(r);
             }
         }
         Ok(wiring)

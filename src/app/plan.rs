@@ -229,10 +229,12 @@ mod tests {
             weight: 1,
             checks: vec![0, 1],
             initial_up: true,
+            family: None,
         };
         let mut record = RecordConfig {
             name: crate::dns::Name::parse("www.example.test").unwrap(),
             rtype: crate::dns::rtype::A,
+            families: None,
             ttl: 30,
             ttl_degraded: None,
             policy: crate::config::health::Policy::All,

@@ -13,6 +13,13 @@
 //! record name (its A and AAAA records alike) and endpoints probed at one
 //! address are related and share a group; the group is named by its first
 //! endpoint's id.
+//!
+//! Dual-stack records (`type = ["A", "AAAA"]`) arrive as two records, one
+//! per family, whose endpoints are the families of the endpoints as written
+//! (`web1/v4`, `web1/v6`), each with its own verdict. With
+//! `families = "together"` each of them [requires](RecordEndpoint::requires)
+//! the other families of its endpoint, so the two answers fail over
+//! together.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -24,7 +31,7 @@ use super::guard::{BreakerSpec, GuardSpec};
 use super::verdict::{self, CheckParams, CheckSpec, EndpointSpec};
 use super::{CheckId, EndpointId, Millis, RecordId};
 use crate::config::Config;
-use crate::config::health::{self, CheckConfig, EndpointConfig, HealthConfig, RecordConfig};
+use crate::config::health::{self, CheckConfig, EndpointConfig, Families, HealthConfig, RecordConfig};
 use crate::dns::rtype;
 
 /// Everything decide needs from a configuration.
@@ -42,6 +49,7 @@ pub fn specs(config: &Config) -> Result<Specs, RecordSpecError> {
         records: Vec::new(),
         guard: guard_spec(&config.health),
     };
+    let families = families_of_endpoints(&config.records);
     for (i, record) in config.records.iter().enumerate() {
         let first = specs.endpoints.len();
         for endpoint in &record.endpoints {
@@ -51,7 +59,7 @@ pub fn specs(config: &Config) -> Result<Specs, RecordSpecError> {
                 .push(endpoint_spec(id, record, endpoint, &config.checks));
         }
         let ids = (first..specs.endpoints.len()).map(|n| EndpointId(n as u32));
-        let spec = record_spec(RecordId(i as u32), record, ids);
+        let spec = record_spec(RecordId(i as u32), record, ids, &families);
         spec.validate()?;
         specs.records.push(spec);
     }
@@ -59,6 +67,40 @@ pub fn specs(config: &Config) -> Result<Specs, RecordSpecError> {
         endpoint.group = group;
     }
     Ok(specs)
+}
+
+/// The ids of every family of each dual-stack endpoint, by its name as
+/// written.
+fn families_of_endpoints(records: &[RecordConfig]) -> HashMap<&str, Vec<EndpointId>> {
+    let mut families: HashMap<&str, Vec<EndpointId>> = HashMap::new();
+    let endpoints = records.iter().flat_map(|r| &r.endpoints);
+    for (n, endpoint) in endpoints.enumerate() {
+        if let Some(of) = &endpoint.family {
+            families
+                .entry(of.endpoint.as_str())
+                .or_default()
+                .push(EndpointId(n as u32));
+        }
+    }
+    families
+}
+
+/// What endpoint `id` of `record` requires to count as up: with
+/// `families = "together"`, the other families of its endpoint.
+fn requires(
+    record: &RecordConfig,
+    endpoint: &EndpointConfig,
+    id: EndpointId,
+    families: &HashMap<&str, Vec<EndpointId>>,
+) -> Vec<EndpointId> {
+    match (record.families, &endpoint.family) {
+        (Some(Families::Together), Some(of)) => families[of.endpoint.as_str()]
+            .iter()
+            .copied()
+            .filter(|&other| other != id)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn guard_spec(health: &HealthConfig) -> GuardSpec {
@@ -161,7 +203,12 @@ fn check_key(check: &CheckConfig, record: &RecordConfig, endpoint: &EndpointConf
     format!("{}#{:016x}", check.name, hasher.finish())
 }
 
-fn record_spec(id: RecordId, record: &RecordConfig, ids: impl Iterator<Item = EndpointId>) -> RecordSpec {
+fn record_spec(
+    id: RecordId,
+    record: &RecordConfig,
+    ids: impl Iterator<Item = EndpointId>,
+    families: &HashMap<&str, Vec<EndpointId>>,
+) -> RecordSpec {
     RecordSpec {
         id,
         name: record_name(record),
@@ -182,6 +229,7 @@ fn record_spec(id: RecordId, record: &RecordConfig, ids: impl Iterator<Item = En
             .zip(ids)
             .map(|(e, endpoint)| RecordEndpoint {
                 endpoint,
+                requires: requires(record, e, endpoint, families),
                 addresses: e.addresses.clone(),
                 priority: e.priority,
                 weight: e.weight,

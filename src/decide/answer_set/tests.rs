@@ -13,6 +13,7 @@ fn ip(last: u8) -> Address {
 fn ep(id: u32, priority: u8, weight: u32, addresses: &[u8]) -> RecordEndpoint {
     RecordEndpoint {
         endpoint: EndpointId(id),
+        requires: Vec::new(),
         addresses: addresses.iter().map(|&a| ip(a)).collect(),
         priority,
         weight,
