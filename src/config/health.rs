@@ -1128,4 +1128,175 @@ port = 80
             assert!(err.contains(words), "{case}: {err}");
         }
     }
+
+    /// Loads BASE plus the records in `records`.
+    fn load_records(name: &str, records: &str) -> Result<Config, String> {
+        let text = format!("{BASE}\n{records}");
+        let path = std::env::temp_dir().join(format!("lifeline-health-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let config = load(&Sources {
+            file: Some(path.clone()),
+            ..Sources::default()
+        });
+        let _ = std::fs::remove_file(path);
+        config.map_err(|e| e.to_string())
+    }
+
+    /// A record of `name` with `keys` and the endpoints `endpoints`.
+    fn record(keys: &str, endpoints: &str) -> String {
+        format!("[[record]]\nname = \"www.example.test\"\n{keys}\nendpoint = [\n{endpoints}\n]\n")
+    }
+
+    const WEB1: &str = r#"{ name = "web1", addresses = ["192.0.2.1", "2001:db8::1"], checks = ["web"] }"#;
+
+    #[test]
+    fn a_record_of_both_types_resolves_into_one_record_per_family() {
+        let c = load_records("dual", &record("type = [\"AAAA\", \"A\"]", WEB1)).unwrap();
+        let got: Vec<(u16, Option<Families>, &str, String)> = c
+            .records
+            .iter()
+            .flat_map(|r| {
+                r.endpoints
+                    .iter()
+                    .map(move |e| (r.rtype, r.families, e.name.as_str(), e.addresses[0].to_string()))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (rtype::A, Some(Families::Independent), "web1/v4", "192.0.2.1".into()),
+                (
+                    rtype::AAAA,
+                    Some(Families::Independent),
+                    "web1/v6",
+                    "2001:db8::1".into()
+                ),
+            ]
+        );
+        let of = c.records[1].endpoints[0].family.as_ref().unwrap();
+        assert_eq!((of.endpoint.as_str(), of.family), ("web1", Family::V6));
+        let together = record("type = [\"A\", \"AAAA\"]\nfamilies = \"together\"", WEB1);
+        let c = load_records("dual-together", &together).unwrap();
+        assert!(c.records.iter().all(|r| r.families == Some(Families::Together)));
+        // A list of one type is that type, as before.
+        let v6 = r#"{ name = "web1", address = "2001:db8::1", checks = ["web"] }"#;
+        let c = load_records("one-listed", &record("type = [\"aaaa\"]", v6)).unwrap();
+        assert_eq!((c.records.len(), c.records[0].rtype), (1, rtype::AAAA));
+        assert_eq!(
+            (c.records[0].endpoints[0].name.as_str(), c.records[0].families),
+            ("web1", None)
+        );
+    }
+
+    #[test]
+    fn an_endpoint_of_one_family_serves_only_that_family_of_a_dual_stack_record() {
+        let endpoints = format!("{WEB1},\n{{ name = \"web2\", address = \"2001:db8::2\", checks = [\"web\"] }}");
+        let c = load_records("dual-v6-only", &record("type = [\"A\", \"AAAA\"]", &endpoints)).unwrap();
+        let names = |r: usize| -> Vec<&str> { c.records[r].endpoints.iter().map(|e| e.name.as_str()).collect() };
+        assert_eq!(names(0), ["web1/v4"]);
+        assert_eq!(names(1), ["web1/v6", "web2/v6"]);
+    }
+
+    #[test]
+    fn dual_stack_mistakes_name_the_line_and_field() {
+        let both = "type = [\"A\", \"AAAA\"]";
+        let v4 = r#"{ name = "web1", address = "192.0.2.1", checks = ["web"] }"#;
+        let target = r#"{ name = "web1", addresses = ["192.0.2.1", "2001:db8::1"], target = "192.0.2.9" }"#;
+        let bad = r#"{ name = "web1", addresses = ["192.0.2.1", "2001:db8::x"] }"#;
+        let cases = [
+            (
+                "twice",
+                record("type = [\"A\", \"a\"]", WEB1),
+                "record[0].type",
+                "A is listed twice",
+            ),
+            (
+                "empty",
+                record("type = []", WEB1),
+                "record[0].type",
+                "[\"A\", \"AAAA\"]",
+            ),
+            (
+                "number",
+                record("type = 1", WEB1),
+                "record[0].type",
+                "[\"A\", \"AAAA\"]",
+            ),
+            (
+                "mx",
+                record("type = [\"A\", \"MX\"]", WEB1),
+                "record[0].type",
+                "\"A\" or \"AAAA\"",
+            ),
+            (
+                "families-one",
+                record("type = \"A\"\nfamilies = \"together\"", WEB1),
+                "record[0].families",
+                "applies to a record of both types",
+            ),
+            (
+                "families-word",
+                record(&format!("{both}\nfamilies = \"both\""), WEB1),
+                "record[0].families",
+                "independent, together",
+            ),
+            (
+                "no-v6",
+                record(both, v4),
+                "record[0].type",
+                "type includes AAAA, but no endpoint has an IPv6 address",
+            ),
+            (
+                "target",
+                record(both, target),
+                "record[0].endpoint[0].target",
+                "its own address",
+            ),
+            (
+                "backup-v4",
+                record(
+                    &format!("{both}\nall_down = \"backup\"\nbackup = [\"192.0.2.9\"]"),
+                    WEB1,
+                ),
+                "record[0].backup",
+                "an IPv6 address too",
+            ),
+            (
+                "bad-address",
+                record(both, bad),
+                "record[0].endpoint[0].addresses",
+                "not an IP address",
+            ),
+            (
+                "aaaa-v4",
+                record("type = \"AAAA\"", v4),
+                "record[0].endpoint[0].address",
+                "192.0.2.1 is not an AAAA address",
+            ),
+        ];
+        for (case, text, field, words) in cases {
+            let err = load_records(case, &text).unwrap_err();
+            assert!(
+                err.contains(&format!(": {field}: ")) && err.contains(words),
+                "{case}: {err}"
+            );
+            let line = err.split(':').nth(1).unwrap_or_default();
+            assert!(line.parse::<usize>().is_ok_and(|l| l > 10), "{case}: no line in {err}");
+        }
+    }
+
+    #[test]
+    fn family_names_must_not_clash_with_other_endpoints() {
+        let other = r#"[[record]]
+name = "api.example.test"
+type = "A"
+endpoint = [{ name = "web1/v6", address = "192.0.2.7" }]
+"#;
+        let text = format!("{other}\n{}", record("type = [\"A\", \"AAAA\"]", WEB1));
+        let err = load_records("clash", &text).unwrap_err();
+        assert!(
+            err.contains("record[1].endpoint[0].name") && err.contains("\"web1/v6\" is already used in record[0]"),
+            "{err}"
+        );
+    }
 }

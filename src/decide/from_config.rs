@@ -406,4 +406,77 @@ endpoint = [{ name = "api-1", address = "192.0.2.50", checks = ["web"] }]
         let other = specs(&load("reload-3", &RECORDS.replace("192.0.2.1\"", "192.0.2.7\""))).unwrap();
         assert_ne!(other.endpoints[0].checks[0].key, before.endpoints[0].checks[0].key);
     }
+
+    const DUAL: &str = r#"
+[[record]]
+name = "www.example.test"
+type = ["A", "AAAA"]
+families = "FAMILIES"
+endpoint = [
+  { name = "web1", addresses = ["192.0.2.1", "2001:db8::1"], checks = ["web"] },
+  { name = "web2", address = "192.0.2.2", priority = 2, checks = ["web"] },
+  { name = "web3", addresses = ["2001:db8::3", "2001:db8::33"], checks = ["web"] },
+]
+"#;
+
+    fn dual(families: &str) -> (Config, Specs) {
+        let config = load(&format!("dual-{families}"), &DUAL.replace("FAMILIES", families));
+        let specs = specs(&config).unwrap();
+        (config, specs)
+    }
+
+    #[test]
+    fn a_dual_stack_record_is_one_record_per_family_with_an_endpoint_per_family() {
+        let (config, specs) = dual("independent");
+        let names: Vec<String> = config.records.iter().map(record_name).collect();
+        assert_eq!(names, ["www.example.test/A", "www.example.test/AAAA"]);
+        let endpoints: Vec<&str> = specs.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(endpoints, ["web1/v4", "web2/v4", "web1/v6", "web3/v6"]);
+        let addresses = |r: usize| -> Vec<Vec<String>> {
+            specs.records[r]
+                .endpoints
+                .iter()
+                .map(|e| e.addresses.iter().map(ToString::to_string).collect())
+                .collect()
+        };
+        assert_eq!(addresses(0), [vec!["192.0.2.1"], vec!["192.0.2.2"]]);
+        assert_eq!(addresses(1), [vec!["2001:db8::1"], vec!["2001:db8::3", "2001:db8::33"]]);
+        // Each family's check probes its own address: distinct evidence.
+        assert_ne!(specs.endpoints[0].checks[0].key, specs.endpoints[2].checks[0].key);
+        // Independent: no endpoint requires another.
+        assert!(
+            specs
+                .records
+                .iter()
+                .flat_map(|r| &r.endpoints)
+                .all(|e| e.requires.is_empty())
+        );
+        // One record name: one failure group.
+        assert!(specs.endpoints.iter().all(|e| e.group == 0));
+    }
+
+    #[test]
+    fn together_makes_each_family_of_an_endpoint_require_the_others() {
+        let (_, specs) = dual("together");
+        let requires = |r: usize| -> Vec<(u32, Vec<u32>)> {
+            specs.records[r]
+                .endpoints
+                .iter()
+                .map(|e| (e.endpoint.0, e.requires.iter().map(|x| x.0).collect()))
+                .collect()
+        };
+        // web1/v4 (0) and web1/v6 (2) require each other; web2 and web3
+        // have one family each and require nothing.
+        assert_eq!(requires(0), [(0, vec![2]), (1, vec![])]);
+        assert_eq!(requires(1), [(2, vec![0]), (3, vec![])]);
+        let mut state = answer_set::RecordState::default();
+        // web1/v6 down: web1 leaves the A answer too, which fails over to web2.
+        let set = answer_set::compute(&specs.records[0], &mut state, |id| id != EndpointId(2), 0);
+        let answer = match set.answer {
+            answer_set::Answer::Addresses { candidates, .. } => candidates,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(answer.len(), 1);
+        assert_eq!(answer[0].address.to_string(), "192.0.2.2");
+    }
 }
