@@ -2,7 +2,9 @@
 //! the deployment-wide health settings (`[health]`), resolved and
 //! cross-checked: every record lies in a served zone and does not clash
 //! with its static data, every check named by an endpoint exists, timeouts
-//! are below intervals, endpoint names are unique.
+//! are below intervals, endpoint names are unique. A record of both types
+//! (`type = ["A", "AAAA"]`) resolves into one record per address family
+//! (see [`super::families`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -680,7 +682,7 @@ fn resolve_record(
     let types = super::families::types(r, ctx, &f)?;
     let mut resolved = Vec::new();
     for &rtype in &types.rtypes {
-        let kind = Kind {
+        let kind = RecordKind {
             rtype,
             dual: types.families,
         };
@@ -703,12 +705,12 @@ fn resolve_record(
 /// one family of a dual-stack record, whose addresses of the other family
 /// belong to the other record.
 #[derive(Debug, Clone, Copy)]
-struct Kind {
+struct RecordKind {
     rtype: u16,
     dual: Option<Families>,
 }
 
-impl Kind {
+impl RecordKind {
     fn family(self) -> Family {
         Family::of_rtype(self.rtype)
     }
@@ -717,7 +719,7 @@ impl Kind {
 fn resolve_family(
     r: &RawRecord,
     i: usize,
-    kind: Kind,
+    kind: RecordKind,
     checks: &[CheckConfig],
     zones: &[ZoneData],
     ctx: &FileCtx,
@@ -846,7 +848,7 @@ fn resolve_family(
 
 fn resolve_all_down(
     r: &RawRecord,
-    kind: Kind,
+    kind: RecordKind,
     ctx: &FileCtx,
     f: &impl Fn(&str) -> String,
 ) -> Result<AllDown, ConfigError> {
@@ -899,7 +901,12 @@ fn resolve_all_down(
 /// The addresses of `list` that `kind`'s record answers: in a record of
 /// one type every address must be of its family; in a dual-stack record
 /// the other family's addresses belong to the other record.
-fn addresses(list: &[Spanned<String>], kind: Kind, ctx: &FileCtx, field: &str) -> Result<Vec<IpAddr>, ConfigError> {
+fn addresses(
+    list: &[Spanned<String>],
+    kind: RecordKind,
+    ctx: &FileCtx,
+    field: &str,
+) -> Result<Vec<IpAddr>, ConfigError> {
     let mut addrs = Vec::new();
     for a in list {
         let ip: IpAddr = a
@@ -924,7 +931,7 @@ fn addresses(list: &[Spanned<String>], kind: Kind, ctx: &FileCtx, field: &str) -
 fn resolve_endpoint(
     e: &RawEndpoint,
     path: &str,
-    kind: Kind,
+    kind: RecordKind,
     checks: &[CheckConfig],
     ctx: &FileCtx,
 ) -> Result<Option<EndpointConfig>, ConfigError> {
