@@ -190,3 +190,36 @@ fn quick_mode_zone_without_a_file_is_an_error() {
         finished.stderr
     );
 }
+
+#[test]
+fn dual_stack_record_mistakes_are_named_with_line_column_and_field() {
+    let record = |keys: &str, endpoint: &str| {
+        format!("{ZONE_BLOCK}\n[[record]]\nname = \"www.example.test\"\n{keys}\nendpoint = [{endpoint}]\n")
+    };
+    let v4_only = r#"{ name = "web1", address = "127.0.0.2" }"#;
+    let (finished, file, _) = check(&record("type = [\"A\", \"AAAA\"]", v4_only), GOOD_ZONE);
+    assert_rejected(
+        &finished,
+        &file,
+        7,
+        &[
+            "7:8:",
+            "record[0].type",
+            "type includes AAAA, but no endpoint has an IPv6 address",
+        ],
+    );
+    let both = r#"{ name = "web1", addresses = ["127.0.0.2", "::1"] }"#;
+    let (finished, file, _) = check(&record("type = \"A\"\nfamilies = \"together\"", both), GOOD_ZONE);
+    assert_rejected(&finished, &file, 8, &["record[0].families", "both types"]);
+    let (finished, file, _) = check(&record("type = \"AAAA\"", both), GOOD_ZONE);
+    assert_rejected(
+        &finished,
+        &file,
+        8,
+        &[
+            "8:43:",
+            "record[0].endpoint[0].addresses",
+            "127.0.0.2 is not an AAAA address",
+        ],
+    );
+}

@@ -166,3 +166,43 @@ fn plan_down_matches_what_the_server_then_answers() {
     let answer = wait_for_a(server.addr, &format!("www.{ORIGIN}"), &[addresses]);
     assert_eq!(answer.ttl(), ttl, "the TTL the plan predicted");
 }
+
+/// A dual-stack record: plan shows each family as its own record with
+/// NAME/v4 and NAME/v6 endpoints, and with `together` one family down
+/// takes the endpoint out of both answers.
+#[test]
+fn plan_of_a_dual_stack_record_shows_both_families() {
+    let body = |families: &str| {
+        format!(
+            r#"[[record]]
+name = "ds.{ORIGIN}"
+type = ["A", "AAAA"]
+families = "{families}"
+endpoint = [
+  {{ name = "web1", addresses = ["127.0.44.2", "::1"], priority = 1 }},
+  {{ name = "web2", addresses = ["127.0.44.3", "::ffff:127.0.44.3"], priority = 2 }},
+]
+"#
+        )
+    };
+    let together = plan(&config(ORIGIN, &body("together")), &["--down", "web1/v6"]);
+    for line in [
+        "ds.plan.test. A: TTL 30s",
+        "ds.plan.test. AAAA: TTL 30s",
+        "  dual-stack, each family checked at its own address: counts an endpoint up only while all of its families are up",
+        "  tier 1: web1/v4 127.0.44.2 []",
+        "  tier 1: web1/v6 ::1 []",
+        "  with web1/v6 down: 127.0.44.3 (Fixed), tier 2",
+        "  with web1/v6 down: ::ffff:127.0.44.3 (Fixed), tier 2",
+    ] {
+        assert!(together.contains(line), "missing {line:?} in:\n{together}");
+    }
+    let independent = plan(&config(ORIGIN, &body("independent")), &["--down", "web1/v6"]);
+    for line in [
+        "follows this family's verdicts only (families = \"independent\")",
+        "  with web1/v6 down: 127.0.44.2 (Fixed), tier 1",
+        "  with web1/v6 down: ::ffff:127.0.44.3 (Fixed), tier 2",
+    ] {
+        assert!(independent.contains(line), "missing {line:?} in:\n{independent}");
+    }
+}

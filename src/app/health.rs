@@ -68,7 +68,8 @@ pub struct Wiring {
     check_names: Vec<String>,
     record_names: Vec<String>,
     record_types: Vec<u16>,
-    /// Records that each endpoint belongs to.
+    /// Records whose answers each endpoint's verdict bears on: its own, and
+    /// with `families = "together"` the record of its other family.
     records_of: Vec<Vec<usize>>,
 }
 
@@ -104,6 +105,11 @@ impl Wiring {
                         check: CheckId(c as u32),
                     });
                 }
+            }
+        }
+        for (r, spec) in wiring.specs.records.iter().enumerate() {
+            for required in spec.endpoints.iter().flat_map(|e| &e.requires) {
+                wiring.records_of[required.0 as usize].push(r);
             }
         }
         Ok(wiring)
@@ -1175,5 +1181,64 @@ mod watchdog_tests {
             None,
             "no checks, nothing to watch"
         );
+    }
+}
+
+#[cfg(test)]
+mod dual_stack_tests {
+    use super::*;
+    use crate::config::{self, Sources};
+
+    /// A dual-stack endpoint is probed at each family's own address with
+    /// the same Host header, and with `families = "together"` a verdict of
+    /// one family marks the other family's record for recomputation.
+    #[test]
+    fn each_family_is_probed_at_its_own_address_with_the_same_host() {
+        let text = r#"
+[[zone]]
+origin = "example.test"
+records = ["@ 300 IN SOA ns1 hostmaster 1 3600 600 604800 60", "@ 300 IN NS ns1", "ns1 300 IN A 192.0.2.53"]
+
+[check.web]
+kind = "http"
+port = 8080
+
+[[record]]
+name = "www.example.test"
+type = ["A", "AAAA"]
+families = "together"
+endpoint = [{ name = "web1", addresses = ["127.0.0.1", "::1"], checks = ["web"] }]
+"#;
+        let path = std::env::temp_dir().join(format!("lifeline-dual-wiring-{}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let config = config::load(&Sources {
+            file: Some(path.clone()),
+            ..Sources::default()
+        });
+        let _ = std::fs::remove_file(path);
+        let wiring = Wiring::new(&config.unwrap()).unwrap();
+        let mut probed: Vec<(String, String)> = wiring
+            .probes
+            .values()
+            .map(|p| match &p.kind {
+                ProbeKind::Http(h) => (p.target.to_string(), h.host.as_ref().unwrap().to_str().unwrap().into()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        probed.sort();
+        assert_eq!(
+            probed,
+            [
+                ("127.0.0.1".into(), "www.example.test".into()),
+                ("::1".into(), "www.example.test".into())
+            ]
+        );
+        assert_eq!(wiring.endpoint_names, ["web1/v4", "web1/v6"]);
+        // Each probe feeds its own family's verdict.
+        for (key, spec) in &wiring.probes {
+            let endpoint = wiring.fanout[key][0].endpoint.0 as usize;
+            assert_eq!(spec.target.is_ipv6(), wiring.endpoint_names[endpoint].ends_with("/v6"));
+        }
+        assert_eq!(wiring.records_of, [vec![0, 1], vec![1, 0]]);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::config::health::{AllDown, CheckConfig, Combine, Failback, RecordConfig};
+use crate::config::health::{AllDown, CheckConfig, Combine, Failback, Families, RecordConfig};
 use crate::config::{self, Config, Sources};
 use crate::decide::answer_set::{self, Answer, RecordState};
 use crate::decide::from_config;
@@ -81,6 +81,15 @@ fn describe(record: &RecordConfig, checks: &[CheckConfig], negative_ttl: Option<
         .ttl_degraded
         .map_or(String::new(), |t| format!(", {t}s while failed over or degraded"));
     let _ = writeln!(out, "{} {rtype}: TTL {}s{degraded}", record.name, record.ttl);
+    if let Some(families) = record.families {
+        let how = match families {
+            Families::Independent => "follows this family's verdicts only (families = \"independent\")",
+            Families::Together => {
+                "counts an endpoint up only while all of its families are up (families = \"together\")"
+            }
+        };
+        let _ = writeln!(out, "  dual-stack, each family checked at its own address: {how}");
+    }
     let failback = match record.failback {
         Failback::Auto { hold } => format!("automatic failback after {}", secs(hold)),
         Failback::Manual => "manual failback".into(),
@@ -230,10 +239,12 @@ mod tests {
             checks: vec![0, 1],
             initial_up: true,
             tags: Vec::new(),
+            family: None,
         };
         let mut record = RecordConfig {
             name: crate::dns::Name::parse("www.example.test").unwrap(),
             rtype: crate::dns::rtype::A,
+            families: None,
             ttl: 30,
             ttl_degraded: None,
             policy: crate::config::health::Policy::All,

@@ -2,7 +2,9 @@
 //! the deployment-wide health settings (`[health]`), resolved and
 //! cross-checked: every record lies in a served zone and does not clash
 //! with its static data, every check named by an endpoint exists, timeouts
-//! are below intervals, endpoint names are unique.
+//! are below intervals, endpoint names are unique. A record of both types
+//! (`type = ["A", "AAAA"]`) resolves into one record per address family
+//! (see [`super::families`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::ConfigError;
+pub use super::families::{Families, Family, FamilyOf};
 use super::limits::{self, DurationLimit, FractionLimit, Limit};
 use super::raw::{RawCheck, RawEndpoint, RawHealth, RawRecord};
 use super::resolved::{FileCtx, ZoneData, parse_duration};
@@ -122,6 +125,10 @@ pub struct RecordConfig {
     pub name: Name,
     /// `rtype::A` or `rtype::AAAA`.
     pub rtype: u16,
+    /// `Some` when this is one family of a dual-stack record
+    /// (`type = ["A", "AAAA"]`): how its families fail over. The other
+    /// family is the record of the same name and the other type.
+    pub families: Option<Families>,
     pub ttl: u32,
     pub ttl_degraded: Option<u32>,
     pub policy: Policy,
@@ -197,6 +204,9 @@ pub struct EndpointConfig {
     pub initial_up: bool,
     /// `key = value` labels, sorted by key: operators drain by tag.
     pub tags: Vec<(String, String)>,
+    /// In a dual-stack record: the endpoint as written and the family this
+    /// one is (its `name` is then `NAME/v4` or `NAME/v6`).
+    pub family: Option<FamilyOf>,
 }
 
 /// Check locations: this server (probe agents in other locations are not
@@ -630,51 +640,95 @@ pub(super) fn resolve_records(
     let mut endpoint_names: HashMap<String, usize> = HashMap::new();
     let mut records: Vec<RecordConfig> = Vec::new();
     for (i, r) in raw.iter().enumerate() {
-        let record = resolve_record(r, i, checks, zones, ctx)?;
-        if let Some(dup) = records
-            .iter()
-            .find(|o| o.name.lowercase() == record.name.lowercase() && o.rtype == record.rtype)
-        {
-            return Err(ctx.error(
-                &r.name,
-                &format!("record[{i}].name"),
-                format!("{} {} is defined twice", dup.name, rtype::mnemonic(record.rtype)),
-            ));
-        }
-        for (e, endpoint) in record.endpoints.iter().enumerate() {
-            if let Some(other) = endpoint_names.insert(endpoint.name.clone(), i) {
-                let raw_name = &r.endpoint.get_ref()[e].get_ref().name;
+        for (record, written) in resolve_record(r, i, checks, zones, ctx)? {
+            if let Some(dup) = records
+                .iter()
+                .find(|o| o.name.lowercase() == record.name.lowercase() && o.rtype == record.rtype)
+            {
                 return Err(ctx.error(
-                    raw_name,
-                    &format!("record[{i}].endpoint[{e}].name"),
-                    format!(
-                        "endpoint name \"{}\" is already used in record[{other}]; names must be unique",
-                        endpoint.name
-                    ),
+                    &r.name,
+                    &format!("record[{i}].name"),
+                    format!("{} {} is defined twice", dup.name, rtype::mnemonic(record.rtype)),
                 ));
             }
+            for (&e, endpoint) in written.iter().zip(&record.endpoints) {
+                if let Some(other) = endpoint_names.insert(endpoint.name.clone(), i) {
+                    let raw_name = &r.endpoint.get_ref()[e].get_ref().name;
+                    return Err(ctx.error(
+                        raw_name,
+                        &format!("record[{i}].endpoint[{e}].name"),
+                        format!(
+                            "endpoint name \"{}\" is already used in record[{other}]; names must be unique",
+                            endpoint.name
+                        ),
+                    ));
+                }
+            }
+            records.push(record);
         }
-        records.push(record);
     }
     Ok(records)
 }
 
+/// Resolves one `[[record]]`: one record, or with `type = ["A", "AAAA"]`
+/// one per family (see [`super::families`]). Each comes with the index of
+/// each of its endpoints in the record as written.
 fn resolve_record(
     r: &RawRecord,
     i: usize,
     checks: &[CheckConfig],
     zones: &[ZoneData],
     ctx: &FileCtx,
-) -> Result<RecordConfig, ConfigError> {
+) -> Result<Vec<(RecordConfig, Vec<usize>)>, ConfigError> {
+    let f = |key: &str| format!("record[{i}].{key}");
+    let types = super::families::types(r, ctx, &f)?;
+    let mut resolved = Vec::new();
+    for &rtype in &types.rtypes {
+        let kind = RecordKind {
+            rtype,
+            dual: types.families,
+        };
+        let (record, written) = resolve_family(r, i, kind, checks, zones, ctx)?;
+        if record.endpoints.is_empty() {
+            let family = Family::of_rtype(rtype);
+            let message = format!(
+                "type includes {}, but no endpoint has an {} address",
+                rtype::mnemonic(rtype),
+                family.label()
+            );
+            return Err(ctx.error(&r.rtype, &f("type"), message));
+        }
+        resolved.push((record, written));
+    }
+    Ok(resolved)
+}
+
+/// Which record [`resolve_family`] resolves: its type, and whether it is
+/// one family of a dual-stack record, whose addresses of the other family
+/// belong to the other record.
+#[derive(Debug, Clone, Copy)]
+struct RecordKind {
+    rtype: u16,
+    dual: Option<Families>,
+}
+
+impl RecordKind {
+    fn family(self) -> Family {
+        Family::of_rtype(self.rtype)
+    }
+}
+
+fn resolve_family(
+    r: &RawRecord,
+    i: usize,
+    kind: RecordKind,
+    checks: &[CheckConfig],
+    zones: &[ZoneData],
+    ctx: &FileCtx,
+) -> Result<(RecordConfig, Vec<usize>), ConfigError> {
     let f = |key: &str| format!("record[{i}].{key}");
     let name = Name::parse(r.name.get_ref()).map_err(|e| ctx.error(&r.name, &f("name"), e.to_string()))?;
-    let rtype = match r.rtype.get_ref().to_ascii_uppercase().as_str() {
-        "A" => rtype::A,
-        "AAAA" => rtype::AAAA,
-        _ => {
-            return Err(ctx.error(&r.rtype, &f("type"), "a health-checked record is \"A\" or \"AAAA\""));
-        }
-    };
+    let rtype = kind.rtype;
     check_against_zones(&name, rtype, zones).map_err(|m| ctx.error(&r.name, &f("name"), m))?;
     let ttl = limit(ctx, &r.ttl, &f("ttl"), &limits::RECORD_TTL)? as u32;
     let ttl_degraded = match &r.ttl_degraded {
@@ -724,7 +778,7 @@ fn resolve_record(
             hold: duration(ctx, &r.failback_hold, &f("failback_hold"), &limits::FAILBACK_HOLD)?,
         }
     };
-    let all_down = resolve_all_down(r, rtype, ctx, &f)?;
+    let all_down = resolve_all_down(r, kind, ctx, &f)?;
     let combine = choice(
         ctx,
         &r.combine,
@@ -765,16 +819,19 @@ fn resolve_record(
     if r.endpoint.get_ref().is_empty() {
         return Err(ctx.error(&r.endpoint, &f("endpoint"), "a record needs at least one endpoint"));
     }
-    let endpoints = r
-        .endpoint
-        .get_ref()
-        .iter()
-        .enumerate()
-        .map(|(e, ep)| resolve_endpoint(ep.get_ref(), &format!("record[{i}].endpoint[{e}]"), rtype, checks, ctx))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RecordConfig {
+    let mut endpoints = Vec::new();
+    let mut written = Vec::new();
+    for (e, ep) in r.endpoint.get_ref().iter().enumerate() {
+        let path = format!("record[{i}].endpoint[{e}]");
+        if let Some(endpoint) = resolve_endpoint(ep.get_ref(), &path, kind, checks, ctx)? {
+            endpoints.push(endpoint);
+            written.push(e);
+        }
+    }
+    let record = RecordConfig {
         name,
         rtype,
+        families: kind.dual,
         ttl,
         ttl_degraded,
         policy,
@@ -787,17 +844,18 @@ fn resolve_record(
         min_healthy,
         backup_share,
         endpoints,
-    })
+    };
+    Ok((record, written))
 }
 
 fn resolve_all_down(
     r: &RawRecord,
-    rtype: u16,
+    kind: RecordKind,
     ctx: &FileCtx,
     f: &impl Fn(&str) -> String,
 ) -> Result<AllDown, ConfigError> {
     #[derive(Clone, Copy)]
-    enum Kind {
+    enum Choice {
         All,
         Last,
         Backup,
@@ -805,22 +863,27 @@ fn resolve_all_down(
         Servfail,
     }
     let kinds = [
-        ("all", Kind::All),
-        ("last", Kind::Last),
-        ("backup", Kind::Backup),
-        ("none", Kind::None),
-        ("servfail", Kind::Servfail),
+        ("all", Choice::All),
+        ("last", Choice::Last),
+        ("backup", Choice::Backup),
+        ("none", Choice::None),
+        ("servfail", Choice::Servfail),
     ];
-    let kind = choice(ctx, &r.all_down, &f("all_down"), Kind::All, &kinds)?;
-    match (kind, &r.backup) {
-        (Kind::Backup, Some(list)) if !list.is_empty() => {
-            let addrs = list
-                .iter()
-                .map(|a| address(a, rtype, ctx, &f("backup")))
-                .collect::<Result<Vec<_>, _>>()?;
+    let chosen = choice(ctx, &r.all_down, &f("all_down"), Choice::All, &kinds)?;
+    match (chosen, &r.backup) {
+        (Choice::Backup, Some(list)) if !list.is_empty() => {
+            let addrs = addresses(list, kind, ctx, &f("backup"))?;
+            if addrs.is_empty() {
+                let message = format!(
+                    "type includes {}: give `backup` an {} address too",
+                    rtype::mnemonic(kind.rtype),
+                    kind.family().label()
+                );
+                return Err(ctx.error(&list[0], &f("backup"), message));
+            }
             Ok(AllDown::Backup(addrs))
         }
-        (Kind::Backup, _) => Err(ctx.error(
+        (Choice::Backup, _) => Err(ctx.error(
             r.all_down.as_ref().unwrap(),
             &f("all_down"),
             "all_down = \"backup\" needs `backup = [addresses]`",
@@ -830,42 +893,57 @@ fn resolve_all_down(
             &f("backup"),
             "`backup` applies to all_down = \"backup\"",
         )),
-        (Kind::All, None) => Ok(AllDown::All),
-        (Kind::Last, None) => Ok(AllDown::Last),
-        (Kind::None, None) => Ok(AllDown::None),
-        (Kind::Servfail, None) => Ok(AllDown::Servfail),
+        (Choice::All, None) => Ok(AllDown::All),
+        (Choice::Last, None) => Ok(AllDown::Last),
+        (Choice::None, None) => Ok(AllDown::None),
+        (Choice::Servfail, None) => Ok(AllDown::Servfail),
     }
 }
 
-fn address(a: &Spanned<String>, rtype: u16, ctx: &FileCtx, field: &str) -> Result<IpAddr, ConfigError> {
-    let ip: IpAddr = a
-        .get_ref()
-        .parse()
-        .map_err(|_| ctx.error(a, field, format!("\"{}\" is not an IP address", a.get_ref())))?;
-    let fits = if rtype == rtype::A { ip.is_ipv4() } else { ip.is_ipv6() };
-    if !fits {
-        return Err(ctx.error(a, field, format!("{ip} is not an {} address", rtype::mnemonic(rtype))));
+/// The addresses of `list` that `kind`'s record answers: in a record of
+/// one type every address must be of its family; in a dual-stack record
+/// the other family's addresses belong to the other record.
+fn addresses(
+    list: &[Spanned<String>],
+    kind: RecordKind,
+    ctx: &FileCtx,
+    field: &str,
+) -> Result<Vec<IpAddr>, ConfigError> {
+    let mut addrs = Vec::new();
+    for a in list {
+        let ip: IpAddr = a
+            .get_ref()
+            .parse()
+            .map_err(|_| ctx.error(a, field, format!("\"{}\" is not an IP address", a.get_ref())))?;
+        match (kind.family().holds(&ip), kind.dual) {
+            (true, _) => addrs.push(ip),
+            (false, Some(_)) => {}
+            (false, None) => {
+                let message = format!("{ip} is not an {} address", rtype::mnemonic(kind.rtype));
+                return Err(ctx.error(a, field, message));
+            }
+        }
     }
-    Ok(ip)
+    Ok(addrs)
 }
 
+/// One endpoint of `kind`'s record; `None` when it has no address of the
+/// record's family (in a dual-stack record: it serves the other family
+/// only).
 fn resolve_endpoint(
     e: &RawEndpoint,
     path: &str,
-    rtype: u16,
+    kind: RecordKind,
     checks: &[CheckConfig],
     ctx: &FileCtx,
-) -> Result<EndpointConfig, ConfigError> {
+) -> Result<Option<EndpointConfig>, ConfigError> {
     let f = |key: &str| format!("{path}.{key}");
     if e.name.get_ref().is_empty() {
         return Err(ctx.error(&e.name, &f("name"), "an endpoint needs a name"));
     }
     let addresses = match (&e.address, &e.addresses) {
-        (Some(a), None) => vec![address(a, rtype, ctx, &f("address"))?],
-        (None, Some(list)) if !list.is_empty() => list
-            .iter()
-            .map(|a| address(a, rtype, ctx, &f("addresses")))
-            .collect::<Result<_, _>>()?,
+        (Some(a), None) => addresses(std::slice::from_ref(a), kind, ctx, &f("address"))?,
+        (None, Some(list)) if !list.is_empty() => addresses(list, kind, ctx, &f("addresses"))?,
         (Some(a), Some(_)) => {
             return Err(ctx.error(a, &f("address"), "give either `address` or `addresses`, not both"));
         }
@@ -874,6 +952,11 @@ fn resolve_endpoint(
         }
     };
     let target = match &e.target {
+        Some(t) if kind.dual.is_some() => {
+            let message = "`target` applies to a record of one type; in a record of both types each family \
+                           is probed at its own address";
+            return Err(ctx.error(t, &f("target"), message));
+        }
         None => None,
         Some(t) => Some(
             t.get_ref()
@@ -921,8 +1004,15 @@ fn resolve_endpoint(
             Ok((key.clone(), value.get_ref().clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(EndpointConfig {
-        name: e.name.get_ref().clone(),
+    if addresses.is_empty() {
+        return Ok(None);
+    }
+    let family = kind.dual.map(|_| FamilyOf {
+        endpoint: e.name.get_ref().clone(),
+        family: kind.family(),
+    });
+    Ok(Some(EndpointConfig {
+        name: family.as_ref().map_or_else(|| e.name.get_ref().clone(), FamilyOf::name),
         addresses,
         target,
         priority: limit(ctx, &e.priority, &f("priority"), &limits::PRIORITY)? as u8,
@@ -930,7 +1020,8 @@ fn resolve_endpoint(
         checks: check_ids,
         initial_up,
         tags,
-    })
+        family,
+    }))
 }
 
 /// A tag key or value: what `drain --tag KEY=VALUE` can name unquoted.
@@ -1071,5 +1162,176 @@ port = 80
             let err = load_with(case, &format!("[health]\n{bad}"), "").unwrap_err();
             assert!(err.contains(words), "{case}: {err}");
         }
+    }
+
+    /// Loads BASE plus the records in `records`.
+    fn load_records(name: &str, records: &str) -> Result<Config, String> {
+        let text = format!("{BASE}\n{records}");
+        let path = std::env::temp_dir().join(format!("lifeline-health-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let config = load(&Sources {
+            file: Some(path.clone()),
+            ..Sources::default()
+        });
+        let _ = std::fs::remove_file(path);
+        config.map_err(|e| e.to_string())
+    }
+
+    /// A record of `name` with `keys` and the endpoints `endpoints`.
+    fn record(keys: &str, endpoints: &str) -> String {
+        format!("[[record]]\nname = \"www.example.test\"\n{keys}\nendpoint = [\n{endpoints}\n]\n")
+    }
+
+    const WEB1: &str = r#"{ name = "web1", addresses = ["192.0.2.1", "2001:db8::1"], checks = ["web"] }"#;
+
+    #[test]
+    fn a_record_of_both_types_resolves_into_one_record_per_family() {
+        let c = load_records("dual", &record("type = [\"AAAA\", \"A\"]", WEB1)).unwrap();
+        let got: Vec<(u16, Option<Families>, &str, String)> = c
+            .records
+            .iter()
+            .flat_map(|r| {
+                r.endpoints
+                    .iter()
+                    .map(move |e| (r.rtype, r.families, e.name.as_str(), e.addresses[0].to_string()))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (rtype::A, Some(Families::Independent), "web1/v4", "192.0.2.1".into()),
+                (
+                    rtype::AAAA,
+                    Some(Families::Independent),
+                    "web1/v6",
+                    "2001:db8::1".into()
+                ),
+            ]
+        );
+        let of = c.records[1].endpoints[0].family.as_ref().unwrap();
+        assert_eq!((of.endpoint.as_str(), of.family), ("web1", Family::V6));
+        let together = record("type = [\"A\", \"AAAA\"]\nfamilies = \"together\"", WEB1);
+        let c = load_records("dual-together", &together).unwrap();
+        assert!(c.records.iter().all(|r| r.families == Some(Families::Together)));
+        // A list of one type is that type, as before.
+        let v6 = r#"{ name = "web1", address = "2001:db8::1", checks = ["web"] }"#;
+        let c = load_records("one-listed", &record("type = [\"aaaa\"]", v6)).unwrap();
+        assert_eq!((c.records.len(), c.records[0].rtype), (1, rtype::AAAA));
+        assert_eq!(
+            (c.records[0].endpoints[0].name.as_str(), c.records[0].families),
+            ("web1", None)
+        );
+    }
+
+    #[test]
+    fn an_endpoint_of_one_family_serves_only_that_family_of_a_dual_stack_record() {
+        let endpoints = format!("{WEB1},\n{{ name = \"web2\", address = \"2001:db8::2\", checks = [\"web\"] }}");
+        let c = load_records("dual-v6-only", &record("type = [\"A\", \"AAAA\"]", &endpoints)).unwrap();
+        let names = |r: usize| -> Vec<&str> { c.records[r].endpoints.iter().map(|e| e.name.as_str()).collect() };
+        assert_eq!(names(0), ["web1/v4"]);
+        assert_eq!(names(1), ["web1/v6", "web2/v6"]);
+    }
+
+    #[test]
+    fn dual_stack_mistakes_name_the_line_and_field() {
+        let both = "type = [\"A\", \"AAAA\"]";
+        let v4 = r#"{ name = "web1", address = "192.0.2.1", checks = ["web"] }"#;
+        let target = r#"{ name = "web1", addresses = ["192.0.2.1", "2001:db8::1"], target = "192.0.2.9" }"#;
+        let bad = r#"{ name = "web1", addresses = ["192.0.2.1", "2001:db8::x"] }"#;
+        let cases = [
+            (
+                "twice",
+                record("type = [\"A\", \"a\"]", WEB1),
+                "record[0].type",
+                "A is listed twice",
+            ),
+            (
+                "empty",
+                record("type = []", WEB1),
+                "record[0].type",
+                "[\"A\", \"AAAA\"]",
+            ),
+            (
+                "number",
+                record("type = 1", WEB1),
+                "record[0].type",
+                "[\"A\", \"AAAA\"]",
+            ),
+            (
+                "mx",
+                record("type = [\"A\", \"MX\"]", WEB1),
+                "record[0].type",
+                "\"A\" or \"AAAA\"",
+            ),
+            (
+                "families-one",
+                record("type = \"A\"\nfamilies = \"together\"", WEB1),
+                "record[0].families",
+                "applies to a record of both types",
+            ),
+            (
+                "families-word",
+                record(&format!("{both}\nfamilies = \"both\""), WEB1),
+                "record[0].families",
+                "independent, together",
+            ),
+            (
+                "no-v6",
+                record(both, v4),
+                "record[0].type",
+                "type includes AAAA, but no endpoint has an IPv6 address",
+            ),
+            (
+                "target",
+                record(both, target),
+                "record[0].endpoint[0].target",
+                "its own address",
+            ),
+            (
+                "backup-v4",
+                record(
+                    &format!("{both}\nall_down = \"backup\"\nbackup = [\"192.0.2.9\"]"),
+                    WEB1,
+                ),
+                "record[0].backup",
+                "an IPv6 address too",
+            ),
+            (
+                "bad-address",
+                record(both, bad),
+                "record[0].endpoint[0].addresses",
+                "not an IP address",
+            ),
+            (
+                "aaaa-v4",
+                record("type = \"AAAA\"", v4),
+                "record[0].endpoint[0].address",
+                "192.0.2.1 is not an AAAA address",
+            ),
+        ];
+        for (case, text, field, words) in cases {
+            let err = load_records(case, &text).unwrap_err();
+            assert!(
+                err.contains(&format!(": {field}: ")) && err.contains(words),
+                "{case}: {err}"
+            );
+            let line = err.split(':').nth(1).unwrap_or_default();
+            assert!(line.parse::<usize>().is_ok_and(|l| l > 10), "{case}: no line in {err}");
+        }
+    }
+
+    #[test]
+    fn family_names_must_not_clash_with_other_endpoints() {
+        let other = r#"[[record]]
+name = "api.example.test"
+type = "A"
+endpoint = [{ name = "web1/v6", address = "192.0.2.7" }]
+"#;
+        let text = format!("{other}\n{}", record("type = [\"A\", \"AAAA\"]", WEB1));
+        let err = load_records("clash", &text).unwrap_err();
+        assert!(
+            err.contains("record[1].endpoint[0].name") && err.contains("\"web1/v6\" is already used in record[0]"),
+            "{err}"
+        );
     }
 }

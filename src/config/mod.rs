@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod error;
+pub mod families;
 pub mod health;
 pub mod limits;
 pub mod raw;

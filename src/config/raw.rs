@@ -79,8 +79,11 @@ pub struct RawHealth {
 #[serde(deny_unknown_fields)]
 pub struct RawRecord {
     pub name: Spanned<String>,
+    /// `"A"`, `"AAAA"`, or `["A", "AAAA"]` for a dual-stack record.
     #[serde(rename = "type")]
-    pub rtype: Spanned<String>,
+    pub rtype: Spanned<toml::Value>,
+    /// With both types: `independent` or `together`.
+    pub families: Option<Spanned<String>>,
     pub ttl: Option<Spanned<i64>>,
     pub ttl_degraded: Option<Spanned<i64>>,
     pub policy: Option<Spanned<String>>,

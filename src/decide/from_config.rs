@@ -13,6 +13,13 @@
 //! record name (its A and AAAA records alike) and endpoints probed at one
 //! address are related and share a group; the group is named by its first
 //! endpoint's id.
+//!
+//! Dual-stack records (`type = ["A", "AAAA"]`) arrive as two records, one
+//! per family, whose endpoints are the families of the endpoints as written
+//! (`web1/v4`, `web1/v6`), each with its own verdict. With
+//! `families = "together"` each of them [requires](RecordEndpoint::requires)
+//! the other families of its endpoint, so the two answers fail over
+//! together.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -24,7 +31,7 @@ use super::guard::{BreakerSpec, GuardSpec};
 use super::verdict::{self, CheckParams, CheckSpec, EndpointSpec};
 use super::{CheckId, EndpointId, Millis, RecordId};
 use crate::config::Config;
-use crate::config::health::{self, CheckConfig, EndpointConfig, HealthConfig, RecordConfig};
+use crate::config::health::{self, CheckConfig, EndpointConfig, Families, HealthConfig, RecordConfig};
 use crate::dns::rtype;
 
 /// Everything decide needs from a configuration.
@@ -42,6 +49,7 @@ pub fn specs(config: &Config) -> Result<Specs, RecordSpecError> {
         records: Vec::new(),
         guard: guard_spec(&config.health),
     };
+    let families = families_of_endpoints(&config.records);
     for (i, record) in config.records.iter().enumerate() {
         let first = specs.endpoints.len();
         for endpoint in &record.endpoints {
@@ -51,7 +59,7 @@ pub fn specs(config: &Config) -> Result<Specs, RecordSpecError> {
                 .push(endpoint_spec(id, record, endpoint, &config.checks));
         }
         let ids = (first..specs.endpoints.len()).map(|n| EndpointId(n as u32));
-        let spec = record_spec(RecordId(i as u32), record, ids);
+        let spec = record_spec(RecordId(i as u32), record, ids, &families);
         spec.validate()?;
         specs.records.push(spec);
     }
@@ -59,6 +67,40 @@ pub fn specs(config: &Config) -> Result<Specs, RecordSpecError> {
         endpoint.group = group;
     }
     Ok(specs)
+}
+
+/// The ids of every family of each dual-stack endpoint, by its name as
+/// written.
+fn families_of_endpoints(records: &[RecordConfig]) -> HashMap<&str, Vec<EndpointId>> {
+    let mut families: HashMap<&str, Vec<EndpointId>> = HashMap::new();
+    let endpoints = records.iter().flat_map(|r| &r.endpoints);
+    for (n, endpoint) in endpoints.enumerate() {
+        if let Some(of) = &endpoint.family {
+            families
+                .entry(of.endpoint.as_str())
+                .or_default()
+                .push(EndpointId(n as u32));
+        }
+    }
+    families
+}
+
+/// What endpoint `id` of `record` requires to count as up: with
+/// `families = "together"`, the other families of its endpoint.
+fn requires(
+    record: &RecordConfig,
+    endpoint: &EndpointConfig,
+    id: EndpointId,
+    families: &HashMap<&str, Vec<EndpointId>>,
+) -> Vec<EndpointId> {
+    match (record.families, &endpoint.family) {
+        (Some(Families::Together), Some(of)) => families[of.endpoint.as_str()]
+            .iter()
+            .copied()
+            .filter(|&other| other != id)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn guard_spec(health: &HealthConfig) -> GuardSpec {
@@ -161,7 +203,12 @@ fn check_key(check: &CheckConfig, record: &RecordConfig, endpoint: &EndpointConf
     format!("{}#{:016x}", check.name, hasher.finish())
 }
 
-fn record_spec(id: RecordId, record: &RecordConfig, ids: impl Iterator<Item = EndpointId>) -> RecordSpec {
+fn record_spec(
+    id: RecordId,
+    record: &RecordConfig,
+    ids: impl Iterator<Item = EndpointId>,
+    families: &HashMap<&str, Vec<EndpointId>>,
+) -> RecordSpec {
     RecordSpec {
         id,
         name: record_name(record),
@@ -182,6 +229,7 @@ fn record_spec(id: RecordId, record: &RecordConfig, ids: impl Iterator<Item = En
             .zip(ids)
             .map(|(e, endpoint)| RecordEndpoint {
                 endpoint,
+                requires: requires(record, e, endpoint, families),
                 addresses: e.addresses.clone(),
                 priority: e.priority,
                 weight: e.weight,
@@ -357,5 +405,78 @@ endpoint = [{ name = "api-1", address = "192.0.2.50", checks = ["web"] }]
         // A check of another address starts afresh.
         let other = specs(&load("reload-3", &RECORDS.replace("192.0.2.1\"", "192.0.2.7\""))).unwrap();
         assert_ne!(other.endpoints[0].checks[0].key, before.endpoints[0].checks[0].key);
+    }
+
+    const DUAL: &str = r#"
+[[record]]
+name = "www.example.test"
+type = ["A", "AAAA"]
+families = "FAMILIES"
+endpoint = [
+  { name = "web1", addresses = ["192.0.2.1", "2001:db8::1"], checks = ["web"] },
+  { name = "web2", address = "192.0.2.2", priority = 2, checks = ["web"] },
+  { name = "web3", addresses = ["2001:db8::3", "2001:db8::33"], checks = ["web"] },
+]
+"#;
+
+    fn dual(families: &str) -> (Config, Specs) {
+        let config = load(&format!("dual-{families}"), &DUAL.replace("FAMILIES", families));
+        let specs = specs(&config).unwrap();
+        (config, specs)
+    }
+
+    #[test]
+    fn a_dual_stack_record_is_one_record_per_family_with_an_endpoint_per_family() {
+        let (config, specs) = dual("independent");
+        let names: Vec<String> = config.records.iter().map(record_name).collect();
+        assert_eq!(names, ["www.example.test/A", "www.example.test/AAAA"]);
+        let endpoints: Vec<&str> = specs.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(endpoints, ["web1/v4", "web2/v4", "web1/v6", "web3/v6"]);
+        let addresses = |r: usize| -> Vec<Vec<String>> {
+            specs.records[r]
+                .endpoints
+                .iter()
+                .map(|e| e.addresses.iter().map(ToString::to_string).collect())
+                .collect()
+        };
+        assert_eq!(addresses(0), [vec!["192.0.2.1"], vec!["192.0.2.2"]]);
+        assert_eq!(addresses(1), [vec!["2001:db8::1"], vec!["2001:db8::3", "2001:db8::33"]]);
+        // Each family's check probes its own address: distinct evidence.
+        assert_ne!(specs.endpoints[0].checks[0].key, specs.endpoints[2].checks[0].key);
+        // Independent: no endpoint requires another.
+        assert!(
+            specs
+                .records
+                .iter()
+                .flat_map(|r| &r.endpoints)
+                .all(|e| e.requires.is_empty())
+        );
+        // One record name: one failure group.
+        assert!(specs.endpoints.iter().all(|e| e.group == 0));
+    }
+
+    #[test]
+    fn together_makes_each_family_of_an_endpoint_require_the_others() {
+        let (_, specs) = dual("together");
+        let requires = |r: usize| -> Vec<(u32, Vec<u32>)> {
+            specs.records[r]
+                .endpoints
+                .iter()
+                .map(|e| (e.endpoint.0, e.requires.iter().map(|x| x.0).collect()))
+                .collect()
+        };
+        // web1/v4 (0) and web1/v6 (2) require each other; web2 and web3
+        // have one family each and require nothing.
+        assert_eq!(requires(0), [(0, vec![2]), (1, vec![])]);
+        assert_eq!(requires(1), [(2, vec![0]), (3, vec![])]);
+        let mut state = answer_set::RecordState::default();
+        // web1/v6 down: web1 leaves the A answer too, which fails over to web2.
+        let set = answer_set::compute(&specs.records[0], &mut state, |id| id != EndpointId(2), 0);
+        let answer = match set.answer {
+            answer_set::Answer::Addresses { candidates, .. } => candidates,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(answer.len(), 1);
+        assert_eq!(answer[0].address.to_string(), "192.0.2.2");
     }
 }

@@ -14,7 +14,8 @@
 //! [[timeline]]
 //! at = "10s"                 # non-decreasing
 //! fail = ["web-a"]           # from now on every check of web-a fails;
-//!                            # "web-a@1": only at location 1
+//!                            # "web-a@1": only at location 1; "web-a/v6":
+//!                            # one family of a dual-stack endpoint
 //! recover = ["web-a"]        # ... passes again
 //! silence = ["web-a@2"]      # ... stops reporting (a stalled checker)
 //! resume = ["web-a@2"]       # ... reports again

@@ -166,11 +166,20 @@ impl Operator {
 fn resolve(state: &State, target: &Target) -> Result<Vec<String>, ControlError> {
     let names = &state.wiring.endpoint_names;
     match target {
-        Target::Endpoint(name) => names
-            .iter()
-            .find(|n| *n == name)
-            .map(|n| vec![n.clone()])
-            .ok_or_else(|| ControlError::UnknownEndpoint(name.clone())),
+        Target::Endpoint(name) => {
+            if names.contains(name) {
+                return Ok(vec![name.clone()]);
+            }
+            // A dual-stack endpoint, named as written: both of its families.
+            let families: Vec<String> = [format!("{name}/v4"), format!("{name}/v6")]
+                .into_iter()
+                .filter(|n| names.contains(n))
+                .collect();
+            if families.is_empty() {
+                return Err(ControlError::UnknownEndpoint(name.clone()));
+            }
+            Ok(families)
+        }
         Target::Tag { key, value } => {
             let tagged: Vec<String> = names
                 .iter()

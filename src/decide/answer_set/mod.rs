@@ -151,6 +151,10 @@ pub enum AllDown {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordEndpoint {
     pub endpoint: EndpointId,
+    /// Endpoints that must be up too for this one to count as up: the
+    /// other address families of a dual-stack endpoint whose record says
+    /// `families = "together"`. Usually empty.
+    pub requires: Vec<EndpointId>,
     /// One family, the record's.
     pub addresses: Vec<Address>,
     /// The tier: 1 is preferred, then 2, and so on.
@@ -499,7 +503,7 @@ pub fn compute<H: Into<EndpointHealth>>(
         .endpoints
         .iter()
         .map(|e| {
-            let h: EndpointHealth = health(e.endpoint).into();
+            let h = counted_health(&health, e);
             EndpointVerdict {
                 endpoint: e.endpoint,
                 priority: e.priority,
@@ -541,6 +545,35 @@ pub fn compute<H: Into<EndpointHealth>>(
             verdicts,
             ttl_lowered: None,
         },
+    }
+}
+
+/// An endpoint's health as its record counts it: its own, and up only
+/// when every endpoint it [requires](RecordEndpoint::requires) is up too.
+fn counted_health<H: Into<EndpointHealth>>(health: &impl Fn(EndpointId) -> H, e: &RecordEndpoint) -> EndpointHealth {
+    e.requires.iter().fold(health(e.endpoint).into(), |counted, &other| {
+        both(counted, health(other).into())
+    })
+}
+
+/// Two endpoints' health taken together.
+fn both(a: EndpointHealth, b: EndpointHealth) -> EndpointHealth {
+    // a            | b            | both
+    // -------------+--------------+---------------------------------------
+    // up           | up           | up
+    // up           | pending (t)  | pending (t): down only for want of results
+    // pending (t)  | pending (u)  | pending (the later of t and u)
+    // down         | anything     | down, not pending
+    let pending = |h: EndpointHealth| h.pending_until.filter(|_| !h.up);
+    let pending_until = match (a.up, b.up) {
+        (true, true) => None,
+        (true, false) => pending(b),
+        (false, true) => pending(a),
+        (false, false) => pending(a).zip(pending(b)).map(|(t, u)| t.max(u)),
+    };
+    EndpointHealth {
+        up: a.up && b.up,
+        pending_until,
     }
 }
 

@@ -13,6 +13,7 @@ fn ip(last: u8) -> Address {
 fn ep(id: u32, priority: u8, weight: u32, addresses: &[u8]) -> RecordEndpoint {
     RecordEndpoint {
         endpoint: EndpointId(id),
+        requires: Vec::new(),
         addresses: addresses.iter().map(|&a| ip(a)).collect(),
         priority,
         weight,
@@ -750,4 +751,71 @@ fn consistent_hash_answers_every_healthy_address_one_per_bucket() {
     let buckets = set.buckets().unwrap();
     assert_eq!(buckets.len(), BUCKETS);
     assert!((0..3).all(|i| buckets.contains(&i)));
+}
+
+/// The A record of a dual-stack pair: endpoints 1 and 2 in tier 1 (their
+/// IPv6 families are endpoints 11 and 12), endpoint 3 in tier 2 (13).
+fn together() -> RecordSpec {
+    let mut spec = plain();
+    for e in &mut spec.endpoints {
+        e.requires = vec![EndpointId(e.endpoint.0 + 10)];
+    }
+    spec
+}
+
+#[test]
+fn a_required_family_down_counts_its_endpoint_down() {
+    let mut state = RecordState::default();
+    let set = run(&together(), &mut state, &[1, 2, 3, 11, 12, 13], 0);
+    assert_eq!(addresses(&set), [ip(10), ip(20)]);
+    // Endpoint 1's IPv4 is up, its IPv6 (11) is down: it leaves the answer.
+    let set = run(&together(), &mut state, &[1, 2, 3, 12, 13], 1000);
+    assert_eq!(addresses(&set), [ip(20)]);
+    assert!(set.cause.degraded);
+    assert!(!set.cause.verdicts[0].up, "counted down");
+    // The same verdicts without the requirement: endpoint 1 answers.
+    let set = run(&plain(), &mut RecordState::default(), &[1, 2, 3, 12, 13], 1000);
+    assert_eq!(addresses(&set), [ip(10), ip(20)]);
+}
+
+#[test]
+fn required_families_down_across_a_tier_fail_it_over() {
+    let mut state = RecordState::default();
+    let set = run(&together(), &mut state, &[1, 2, 3, 13], 0);
+    assert_eq!((addresses(&set), set.tier), (vec![ip(30)], Some(2)));
+    assert!(set.cause.failed_over);
+    // Endpoint 3's own family down as well: all down, fail open.
+    let set = run(&together(), &mut state, &[1, 2, 13], 1000);
+    assert_eq!(set.cause.rule, Rule::AllDown(AllDownRule::All));
+}
+
+#[test]
+fn a_required_family_waiting_for_results_keeps_its_endpoint_waiting() {
+    let spec = together();
+    // Endpoint 1 up, its IPv6 waiting; endpoint 2 waiting, its IPv6 up;
+    // tier 1 waits through the grace instead of failing over to tier 2.
+    let set = run_pending(&spec, &mut RecordState::default(), &[1, 12, 3, 13], &[11, 2], 30_000, 0);
+    assert_eq!(set.cause.rule, Rule::StartupGrace { until: 30_000 });
+    assert_eq!(set.cause.verdicts[0].pending_until, Some(30_000));
+    assert_eq!(addresses(&set), [ip(10), ip(20)]);
+    // A required family that failed is down, not waiting: tier 2 answers.
+    let set = run_pending(&spec, &mut RecordState::default(), &[1, 2, 3, 13], &[], 30_000, 0);
+    assert_eq!(set.cause.verdicts[0].pending_until, None);
+    assert_eq!(addresses(&set), [ip(30)]);
+}
+
+#[test]
+fn two_healths_taken_together_follow_the_decision_table() {
+    let up = EndpointHealth::from(true);
+    let down = EndpointHealth::from(false);
+    let pending = |t| EndpointHealth {
+        up: false,
+        pending_until: Some(t),
+    };
+    assert_eq!(both(up, up), up);
+    assert_eq!(both(up, pending(5)), pending(5));
+    assert_eq!(both(pending(5), up), pending(5));
+    assert_eq!(both(pending(5), pending(9)), pending(9));
+    assert_eq!(both(pending(5), down), down);
+    assert_eq!(both(down, up), down);
 }

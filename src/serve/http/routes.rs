@@ -487,12 +487,11 @@ async fn set_override(
         let endpoint = views::find_endpoint(&status, name)?;
         views.push(EndpointView::of(endpoint, &ctx).ok_or_else(|| ApiError::UnknownEndpoint(name.clone()))?);
     }
-    Ok(Json(match (tagged, views.pop()) {
-        (false, Some(one)) => OverrideResponse::One(Box::new(one)),
-        (_, last) => {
-            views.extend(last);
-            OverrideResponse::Tagged { endpoints: views }
-        }
+    // One endpoint named: that endpoint; a tag, or a dual-stack endpoint
+    // (both of its families): the list.
+    Ok(Json(match (tagged, views.len()) {
+        (false, 1) => OverrideResponse::One(Box::new(views.remove(0))),
+        _ => OverrideResponse::Tagged { endpoints: views },
     }))
 }
 

@@ -562,7 +562,14 @@ impl ExplainView {
             .collect();
         let mut why = vec![view.rule.text.clone()];
         for (e, endpoint) in view.endpoints.iter().zip(&endpoints) {
-            why.push(format!("tier {}: {}", e.priority, endpoint.summary()));
+            // Up by its own verdict, down as the record counts it: another
+            // family of a dual-stack endpoint is down (families = "together").
+            let held = if endpoint.up && !e.up {
+                "; counted DOWN here: another address family of it is down (families = \"together\")"
+            } else {
+                ""
+            };
+            why.push(format!("tier {}: {}{held}", e.priority, endpoint.summary()));
         }
         let ttl = match (view.failed_over, view.degraded) {
             (false, false) => "the record is healthy on its best tier",
