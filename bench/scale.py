@@ -91,6 +91,40 @@ def proc(pid):
     return user, sys_, rss, socks, fds
 
 
+def threads(pid, prefix):
+    """CPU seconds (user + system) of the threads of PID whose name starts with PREFIX."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        if name.startswith(prefix):
+            rest = text.rsplit(")", 1)[1].split()
+            total += (int(rest[11]) + int(rest[12])) / TCK
+    return total
+
+
+LAG_BUCKET = re.compile(r'^lifeline_check_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$')
+
+
+def lag_window(a, b, p):
+    """The upper bound of the bucket holding the p-th percentile of the runs between two scrapes
+    ("le:count,..." cumulative), in ms; '>10000' beyond the last bound."""
+    def parse(text):
+        return [(float(x.split(":")[0]), float(x.split(":")[1])) for x in text.split(",") if x]
+    pa, pb = parse(a), parse(b)
+    total = pb[-1][1] - pa[-1][1]
+    if total <= 0:
+        return "-"
+    for (le, cb), (_, ca) in zip(pb, pa):
+        if cb - ca >= p * total:
+            return f"{le * 1e3:g}" if le != float("inf") else ">10000"
+    return "-"
+
+
 METRIC = re.compile(r'^lifeline_(schedule_lag_seconds|schedule_runs_total|schedule_skipped_total|checks_in_flight|checks_scheduled)(?:\{statistic="([^"]+)"\})? (\S+)$')
 
 
@@ -101,6 +135,11 @@ def scrape(port):
     dt = time.monotonic() - t0
     m = {"scrape_bytes": len(body), "scrape_s": dt}
     for line in body.decode().splitlines():
+        lag = LAG_BUCKET.match(line)
+        if lag:
+            le = "inf" if lag.group(1) == "+Inf" else lag.group(1)
+            m["lag_buckets"] = m.get("lag_buckets", "") + f"{le}:{lag.group(2)},"
+            continue
         if not line.startswith("lifeline_sch") and not line.startswith("lifeline_checks_"):
             continue
         x = METRIC.match(line)
@@ -116,7 +155,7 @@ def sample(pid, port, seconds, out, quiet, every):
         a, b = q.split("-")
         windows.append((float(a), float(b)))
     cols = ["t", "user_s", "sys_s", "rss_kb", "sockets", "fds", "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
-            "runs", "in_flight", "skipped", "scrape_kb", "scrape_ms"]
+            "runs", "in_flight", "skipped", "scrape_kb", "scrape_ms", "lag_buckets"]
     start = time.monotonic()
     with open(out, "w") as f:
         f.write("\t".join(cols) + "\n")
@@ -144,6 +183,7 @@ def sample(pid, port, seconds, out, quiet, every):
                         "skipped": int(m.get("schedule_skipped_total", 0)),
                         "scrape_kb": m["scrape_bytes"] // 1024,
                         "scrape_ms": f'{m["scrape_s"] * 1e3:.0f}',
+                        "lag_buckets": m.get("lag_buckets", ""),
                     })
                 except OSError as e:
                     print(f"scrape failed at {t:.1f}s: {e}", file=sys.stderr)
@@ -153,24 +193,35 @@ def sample(pid, port, seconds, out, quiet, every):
             time.sleep(max(0.0, start + 5 * k - time.monotonic()))
 
 
-def summary(samples, backend_log):
+def summary(samples, backend_log, quiet_from):
     """Prints the samples, then one line: p50 p99 max (ms, last scrape: cumulative over the run),
     check runs/s (between the first and last scrape), skipped (last), in-flight max, RSS max (MB),
-    sockets max, backend requests/s (whole run)."""
+    sockets max, backend requests/s (whole run), then windowed lag percentiles (ms, upper bounds of
+    the exported buckets): p50 and p99 in steady state (the first scrape at 30 s or later to the last
+    one before QUIET_FROM, checks alone) and p50 and p99 from there to the end (checks alone, then
+    under dnsperf)."""
     with open(samples) as f:
         head = f.readline().rstrip("\n").split("\t")
         rows = [dict(zip(head, line.rstrip("\n").split("\t"))) for line in f]
-    print(" ".join(f"{h:>10}" for h in head))
+    shown = [h for h in head if h != "lag_buckets"]
+    print(" ".join(f"{h:>10}" for h in shown))
     for r in rows:
-        print(" ".join(f"{r.get(h, ''):>10}" for h in head))
+        print(" ".join(f"{r.get(h, ''):>10}" for h in shown))
     scraped = [r for r in rows if r.get("runs")]
     last, first = scraped[-1], scraped[0]
     rps = (int(last["runs"]) - int(first["runs"])) / max(1e-9, float(last["t"]) - float(first["t"]))
     bl = [line.split() for line in open(backend_log) if len(line.split()) == 3]
     bps = int(bl[-1][2]) / float(bl[-1][0]) if bl else 0
+    with_lag = [r for r in scraped if r.get("lag_buckets")]
+    steady = [r for r in with_lag if 30 <= float(r["t"]) < quiet_from]
+    windows = []
+    for a, b in [(steady[0], steady[-1]) if len(steady) > 1 else (None, None),
+                 (steady[-1], with_lag[-1]) if steady else (None, None)]:
+        for p in (0.5, 0.99):
+            windows.append(lag_window(a["lag_buckets"], b["lag_buckets"], p) if a and b and a is not b else "-")
     print(last["lag_p50_ms"], last["lag_p99_ms"], last["lag_max_ms"], f"{rps:.0f}", last["skipped"],
           max(int(r["in_flight"]) for r in scraped), max(int(r["rss_kb"]) for r in rows) // 1024,
-          max(int(r["sockets"]) for r in rows), f"{bps:.0f}")
+          max(int(r["sockets"]) for r in rows), f"{bps:.0f}", *windows)
 
 
 def main():
@@ -183,9 +234,11 @@ def main():
         every = [float(a[i + 1]) for i in range(4, len(a) - 1) if a[i] == "--scrape-every"] or [5.0]
         sample(int(a[0]), int(a[1]), float(a[2]), a[3], quiet, every[0])
     elif cmd == "summary":
-        summary(sys.argv[2], sys.argv[3])
+        summary(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     elif cmd == "proc":
         print(*proc(int(sys.argv[2])))
+    elif cmd == "threads":
+        print(f"{threads(int(sys.argv[2]), sys.argv[3]):.2f}")
     else:
         sys.exit(__doc__)
 

@@ -58,15 +58,17 @@ describe_environment > "$RAW/environment.txt"
 
 tick() { awk '{print $1 + $2}' <<<"$(python3 "$BENCH_DIR/scale.py" proc "$1")"; }   # user+sys s
 
-# dnsperf_window PID NAME: 20 s of dnsperf; prints "QPS CPU_S"
+udp_tick() { python3 "$BENCH_DIR/scale.py" threads "$1" udp-; }   # CPU s of the UDP workers (threads udp-N)
+
+# dnsperf_window PID NAME: 20 s of dnsperf; prints "QPS CPU_S UDP_CPU_S" (the whole server, its UDP workers)
 dnsperf_window() {
-  local pid="$1" name="$2" c0 c1 qps
-  c0="$(tick "$pid")"
+  local pid="$1" name="$2" c0 c1 u0 u1 qps
+  c0="$(tick "$pid")"; u0="$(udp_tick "$pid")"
   (cd "$BENCH_DIR" && timeout -k 5 60 dnsperf -s 127.0.0.1 -p "$DNS_PORT" -d queries.txt -l 20 -c 8 -T 1 -q 100) \
     > "$RAW/dnsperf-$name.txt" 2>&1
-  c1="$(tick "$pid")"
+  c1="$(tick "$pid")"; u1="$(udp_tick "$pid")"
   qps="$(awk '/Queries per second/ {print $4}' "$RAW/dnsperf-$name.txt")"
-  echo "$qps $(echo "$c1 - $c0" | bc -l)"
+  echo "$qps $(echo "$c1 - $c0" | bc -l) $(echo "$u1 - $u0" | bc -l)"
 }
 
 IDLE_QPCS=""
@@ -95,8 +97,10 @@ for mode in $MODES; do
   t0="$(date +%s.%N)"
   if [ "$mode" = idle ]; then
     sleep 2
-    read -r qps dcpu < <(dnsperf_window "$lpid" idle)
+    read -r qps dcpu ucpu < <(dnsperf_window "$lpid" idle)
     IDLE_QPCS="$(echo "$qps * 20 / $dcpu" | bc -l)"   # queries in the 20 s window / CPU-s
+    IDLE_QPUCS="$(echo "$qps * 20 / $ucpu" | bc -l)"  # ... / CPU-s of the UDP workers
+    echo "idle: UDP workers $ucpu CPU-s: $(printf %.0f "$IDLE_QPUCS") q per UDP-worker CPU-s" | tee -a "$RAW/dns-workers.txt"
     printf '%s\tidle\t20\t0\t-\t\t\t\t\t\t\t\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$RUN_ID" \
       "$(( $(python3 "$BENCH_DIR/scale.py" proc "$lpid" | cut -d' ' -f3) / 1024 ))" \
       "$(python3 "$BENCH_DIR/scale.py" proc "$lpid" | cut -d' ' -f4)" "$qps" "$dcpu" \
@@ -115,12 +119,18 @@ for mode in $MODES; do
   sleep 20
   b1="$(tick "$lpid")"; r1="$(awk 'END {print $3}' "$RAW/$mode-backend.log")"; ts1="$(date +%s.%N)"
   check_rate="$(echo "($b1 - $b0) / ($ts1 - $ts0)" | bc -l)"   # CPU-s per s used by the checks alone
-  read -r qps dcpu < <(dnsperf_window "$lpid" "$mode")
+  read -r qps dcpu ucpu < <(dnsperf_window "$lpid" "$mode")
+  qpucs="$(echo "$qps * 20 / $ucpu" | bc -l)"
+  echo "$mode: UDP workers $ucpu CPU-s: $(printf %.0f "$qpucs") q per UDP-worker CPU-s (idle ${IDLE_QPUCS:-?})" \
+    | tee -a "$RAW/dns-workers.txt"
   net="$(echo "$dcpu - $check_rate * 20" | bc -l)"
   wait "$spid" || true
-  python3 "$BENCH_DIR/scale.py" summary "$RAW/$mode-samples.tsv" "$RAW/$mode-backend.log" > "$RAW/$mode-summary.txt"
+  python3 "$BENCH_DIR/scale.py" summary "$RAW/$mode-samples.tsv" "$RAW/$mode-backend.log" "$((B - 1))" \
+    > "$RAW/$mode-summary.txt"
   cat "$RAW/$mode-summary.txt"
-  read -r p50 p99 pmax rps skipped infl rss socks bps < <(tail -n 1 "$RAW/$mode-summary.txt")
+  read -r p50 p99 pmax rps skipped infl rss socks bps w50 w99 l50 l99 < <(tail -n 1 "$RAW/$mode-summary.txt")
+  echo "$mode: lag p50/p99 (ms, bucket bounds) steady $w50 / $w99; checks alone then under dnsperf $l50 / $l99" \
+    | tee -a "$RAW/lag-windows.txt"
   qpcs="$(echo "$qps * 20 / $dcpu" | bc -l)"
   qpcs_net="$(echo "if ($net > 0) $qps * 20 / $net else 0" | bc -l)"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.0f\t%.0f\t%s\n' "$RUN_ID" "$mode" "$DURATION" \

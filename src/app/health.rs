@@ -659,11 +659,18 @@ async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut next_tick = Instant::now() + MAX_IDLE;
+    // next_deadline is O(endpoints + records): computed again only after
+    // something that may bring a deadline closer (a changed verdict or
+    // answer, a command, a timer), not after every batch of unchanged
+    // results; the regular tick bounds how late anything else is seen.
+    let mut cached: Option<Instant> = None;
     loop {
-        let deadline = next_deadline(&state, next_tick);
+        let deadline = (*cached.get_or_insert_with(|| next_deadline(&state, next_tick))).min(next_tick);
         let mut changed: BTreeSet<usize> = BTreeSet::new();
+        let mut observed_only = false;
         tokio::select! {
             observation = rx.recv() => {
+                observed_only = true;
                 let Some(observation) = observation else { return };
                 state.last_result = Instant::now();
                 observe(&mut state, &observation, &events, &mut changed);
@@ -731,6 +738,9 @@ async fn run(
         {
             breaker_changed(&state, &change, &events);
             changed.extend(0..state.current.len());
+        }
+        if !observed_only || !changed.is_empty() {
+            cached = None;
         }
         publish(&mut state, &changed, &snapshot, &events);
     }
@@ -1008,12 +1018,16 @@ fn watchdog(state: &mut State, events: &broadcast::Sender<Event>) {
 fn next_deadline(state: &State, next_tick: Instant) -> Instant {
     let now = state.now();
     let drains = state.operator.drains(state, now);
-    let lowering = state
-        .wiring
-        .specs
-        .records
-        .iter()
-        .filter_map(|spec| answer_set::lowering::next_change(spec, &drains, now));
+    let lowering = match drains.is_empty() {
+        true => None,
+        false => state
+            .wiring
+            .specs
+            .records
+            .iter()
+            .filter_map(|spec| answer_set::lowering::next_change(spec, &drains, now))
+            .min(),
+    };
     let overrides = state.operator.next_deadline().map(|at| {
         let ahead = at.duration_since(SystemTime::now()).unwrap_or_default();
         Instant::now() + ahead

@@ -15,7 +15,6 @@ use hyper::header::{CONNECTION, HOST, HeaderValue, USER_AGENT};
 use hyper::{Request, Response, Uri};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -36,7 +35,7 @@ pub(super) async fn check(
     trace: &mut Trace,
 ) -> Result<String, Failure> {
     let request = request(target, http);
-    let stream = tcp::connect(SocketAddr::new(target, http.port), trace).await?;
+    let stream = tcp::NoFin(tcp::connect(SocketAddr::new(target, http.port), trace).await?);
     match &http.tls {
         None => exchange(TokioIo::new(stream), request, http, trace).await,
         Some(tls) => {
@@ -110,13 +109,13 @@ fn strip_port(host: &str) -> &str {
 }
 
 async fn handshake(
-    stream: TcpStream,
+    stream: tcp::NoFin,
     target: IpAddr,
     http: &HttpProbe,
     tls: &TlsOptions,
     clients: &Clients,
     trace: &mut Trace,
-) -> Result<TlsStream<TcpStream>, Failure> {
+) -> Result<TlsStream<tcp::NoFin>, Failure> {
     trace.phase = Phase::Tls;
     let config = clients.tls_config(&tls.verify)?;
     let started = Instant::now();

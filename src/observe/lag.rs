@@ -8,12 +8,23 @@ use std::time::Duration;
 /// Buckets 0-3 hold 0-3 µs; then four per octave up to 2^64 µs.
 const BUCKETS: usize = 4 + 62 * 4;
 
+/// Upper bounds of the buckets exported to Prometheus, in µs, so that a
+/// percentile over any window can be read from two scrapes (`rate()`),
+/// which the cumulative percentiles of [`LagSummary`] cannot give.
+pub const EXPORTED_BOUNDS_US: [u64; 14] = [
+    500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000,
+    10_000_000,
+];
+
 #[derive(Debug)]
 pub(super) struct LagHistogram {
     buckets: [AtomicU64; BUCKETS],
     count: AtomicU64,
     sum_us: AtomicU64,
     max_us: AtomicU64,
+    /// Runs by [`EXPORTED_BOUNDS_US`] bucket (not cumulative); the last
+    /// holds those above every bound.
+    exported: [AtomicU64; EXPORTED_BOUNDS_US.len() + 1],
 }
 
 /// Lag over every run so far.
@@ -25,6 +36,11 @@ pub struct LagSummary {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// Runs by [`EXPORTED_BOUNDS_US`] bucket, not cumulative; the last
+    /// holds those above every bound.
+    pub buckets: [u64; EXPORTED_BOUNDS_US.len() + 1],
+    /// The sum of every lag, for the histogram's `_sum`.
+    pub sum: Duration,
 }
 
 impl LagHistogram {
@@ -34,6 +50,7 @@ impl LagHistogram {
             count: AtomicU64::new(0),
             sum_us: AtomicU64::new(0),
             max_us: AtomicU64::new(0),
+            exported: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -43,6 +60,8 @@ impl LagHistogram {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
         self.max_us.fetch_max(us, Ordering::Relaxed);
+        let e = EXPORTED_BOUNDS_US.partition_point(|&b| b < us);
+        self.exported[e].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn summary(&self) -> LagSummary {
@@ -64,9 +83,12 @@ impl LagHistogram {
                 .unwrap_or(BUCKETS - 1);
             Duration::from_micros(upper_bound(i).min(max))
         };
+        let sum = self.sum_us.load(Ordering::Relaxed);
         LagSummary {
             runs,
-            mean: Duration::from_micros(self.sum_us.load(Ordering::Relaxed) / runs),
+            buckets: std::array::from_fn(|i| self.exported[i].load(Ordering::Relaxed)),
+            sum: Duration::from_micros(sum),
+            mean: Duration::from_micros(sum / runs),
             p50: percentile(50),
             p99: percentile(99),
             max: Duration::from_micros(max),
@@ -130,6 +152,9 @@ mod tests {
         assert!(s.p50 >= Duration::from_millis(50) && s.p50 <= Duration::from_micros(62_500));
         assert!(s.p99 >= Duration::from_millis(99) && s.p99 <= Duration::from_millis(100));
         assert_eq!(s.mean, Duration::from_micros(50_500));
+        // ≤ 1 ms: 1; ≤ 2 ms: 1; ≤ 5 ms: 3; ≤ 10 ms: 5; ≤ 20: 10; ≤ 50: 30; ≤ 100: 50.
+        assert_eq!(&s.buckets[..8], &[0, 1, 1, 3, 5, 10, 30, 50]);
+        assert_eq!(s.buckets.iter().sum::<u64>(), 100);
     }
 
     #[test]

@@ -44,7 +44,7 @@ use std::net::SocketAddr;
 use tokio::time::Instant;
 
 pub use clients::{Clients, TlsSetupError, check_ca};
-pub use lag::LagSummary;
+pub use lag::{EXPORTED_BOUNDS_US as LAG_BOUNDS_US, LagSummary};
 pub use result::{Latency, ProbeResult};
 pub use scheduler::{
     DEFAULT_MAX_IN_FLIGHT, Fault, FaultKind, Prober, Scheduler, SchedulerError, SchedulerOptions, SchedulerStats,

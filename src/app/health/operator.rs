@@ -139,6 +139,9 @@ impl Operator {
 
     /// Scheduled drains on decide's clock, for TTL pre-lowering.
     pub fn drains(&self, state: &State, now: Millis) -> Vec<ScheduledDrain> {
+        if self.scheduled.is_empty() {
+            return Vec::new();
+        }
         let wall = SystemTime::now();
         self.scheduled
             .iter()

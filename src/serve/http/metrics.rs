@@ -124,6 +124,25 @@ fn gauge(v: impl Into<i64>) -> ConstGauge {
     ConstGauge::new(v.into())
 }
 
+/// A histogram known by its bucket counts at scrape time.
+#[derive(Debug)]
+struct ConstHistogram {
+    sum: f64,
+    count: u64,
+    /// (upper bound, count in that bucket alone), the last at +Inf.
+    buckets: Vec<(f64, u64)>,
+}
+
+impl EncodeMetric for ConstHistogram {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(self.sum, self.count, &self.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
 impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         self.records(&mut encoder)?;
@@ -289,6 +308,20 @@ impl Scrape {
             // A gauge per statistic: `quantile` is reserved for summaries.
             [("p50", lag.p50), ("p99", lag.p99), ("max", lag.max)]
                 .map(|(q, d)| (vec![("statistic", q.to_string())], ConstGauge::new(d.as_secs_f64()))),
+        )?;
+        let bounds = crate::observe::LAG_BOUNDS_US.iter().map(|&us| us as f64 / 1e6);
+        let histogram = ConstHistogram {
+            sum: lag.sum.as_secs_f64(),
+            count: lag.runs,
+            buckets: bounds.chain([f64::INFINITY]).zip(lag.buckets).collect(),
+        };
+        family(
+            e,
+            "check_lag",
+            "How late check runs started against their due time: a histogram, for percentiles over any window.",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+            [(Vec::new(), histogram)],
         )?;
         family(
             e,
