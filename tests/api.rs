@@ -525,7 +525,7 @@ fn metrics_report_decisions_events_and_dns_queries() {
         .and_then(|n| n.parse::<u64>().ok());
     assert!(queries.is_some_and(|n| n >= 4), "{metrics}");
     assert!(
-        metrics.contains("lifeline_dns_udp_replies_total{rcode=\"NOERROR\"}"),
+        metrics.contains("lifeline_dns_replies_total{transport=\"udp\",rcode=\"NOERROR\"}"),
         "{metrics}"
     );
     // Prometheus asks for OpenMetrics, and gets it.

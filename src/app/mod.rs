@@ -122,6 +122,8 @@ pub struct Server {
     udp_workers: Vec<JoinHandle<udp::WorkerStats>>,
     /// The workers' live counters, for metrics.
     udp_live: Vec<Arc<udp::LiveStats>>,
+    /// Every TCP connection's replies, for metrics.
+    tcp_counts: Arc<crate::serve::dns::stats::LiveCounts>,
     shutdown: watch::Sender<bool>,
     runtime: tokio::runtime::Runtime,
     /// The addresses actually bound (port 0 resolved), UDP and TCP alike.
@@ -177,6 +179,7 @@ impl Server {
             stop,
             udp_workers: Vec::new(),
             udp_live: Vec::new(),
+            tcp_counts: Default::default(),
             shutdown,
             runtime,
             addrs: Vec::new(),
@@ -199,6 +202,7 @@ impl Server {
                 listener,
                 server.snapshot.clone(),
                 limits,
+                server.tcp_counts.clone(),
                 shutdown_rx.clone(),
             ));
             server.addrs.push(bound);
@@ -227,6 +231,7 @@ impl Server {
             events,
             token: config.token.clone(),
             udp: self.udp_live.clone(),
+            tcp: self.tcp_counts.clone(),
             shutdown,
         };
         let _guard = self.runtime.enter();

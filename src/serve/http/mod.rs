@@ -37,6 +37,7 @@ use crate::config::api::ApiToken;
 use crate::config::limits;
 use crate::publish::event::Event;
 use crate::publish::snapshot::SharedSnapshot;
+use crate::serve::dns::stats::LiveCounts;
 use crate::serve::dns::udp::LiveStats;
 
 /// Reloads the configuration (what SIGHUP does), for `POST /v1/reload`.
@@ -57,6 +58,8 @@ pub struct Parts {
     pub token: Option<ApiToken>,
     /// The UDP workers' live counters, summed by metrics scrapes.
     pub udp: Vec<Arc<LiveStats>>,
+    /// The TCP connections' counters.
+    pub tcp: Arc<LiveCounts>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -112,6 +115,7 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
         token,
         log,
         udp: parts.udp,
+        tcp: parts.tcp,
         started: SystemTime::now(),
     }));
     let mut shutdown = parts.shutdown;

@@ -46,6 +46,7 @@ pub(super) struct Shared {
     pub log: Arc<EventLog>,
     pub overrides: Arc<Overrides>,
     pub udp: Vec<Arc<crate::serve::dns::udp::LiveStats>>,
+    pub tcp: Arc<crate::serve::dns::stats::LiveCounts>,
     pub started: SystemTime,
 }
 
