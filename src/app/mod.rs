@@ -230,6 +230,7 @@ impl Server {
             }),
             events,
             token: config.token.clone(),
+            auth: config.auth,
             udp: self.udp_live.clone(),
             tcp: self.tcp_counts.clone(),
             shutdown,

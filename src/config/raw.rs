@@ -51,6 +51,7 @@ pub struct RawApi {
     pub enabled: Option<Spanned<bool>>,
     pub listen: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
+    pub auth: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

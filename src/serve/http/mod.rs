@@ -14,6 +14,7 @@
 //! metrics (`/metrics`, [`metrics`]) sum the UDP workers' own counters at
 //! scrape time. `client` is the other side, used by the `lifeline` CLI.
 
+mod auth;
 pub mod client;
 mod error;
 mod events;
@@ -33,7 +34,7 @@ use tokio::sync::{broadcast, watch};
 pub use self::error::ApiError;
 pub use self::routes::{OPENAPI, Route, routes};
 use crate::app::health::Health;
-use crate::config::api::ApiToken;
+use crate::config::api::{ApiAuth, ApiToken};
 use crate::config::limits;
 use crate::publish::event::Event;
 use crate::publish::snapshot::SharedSnapshot;
@@ -56,6 +57,8 @@ pub struct Parts {
     pub events: broadcast::Receiver<Event>,
     /// From `[api] token_file`; [`TOKEN_ENV`] wins over it.
     pub token: Option<ApiToken>,
+    /// Which requests need the token.
+    pub auth: ApiAuth,
     /// The UDP workers' live counters, summed by metrics scrapes.
     pub udp: Vec<Arc<LiveStats>>,
     /// The TCP connections' counters.
@@ -76,6 +79,8 @@ impl std::fmt::Debug for Parts {
 pub enum StartError {
     #[error("{TOKEN_ENV}: {0}")]
     Token(String),
+    #[error("[api] auth = \"all\" needs a token: set {TOKEN_ENV} in the server's environment or [api] token_file")]
+    AuthWithoutToken,
     #[error("binding the API to {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -97,12 +102,15 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
     let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     let token = token(parts.token)?;
+    if parts.auth == ApiAuth::All && token.is_none() {
+        return Err(StartError::AuthWithoutToken);
+    }
     if token.is_none() {
         tracing::warn!(
             "the API is read-only: set {TOKEN_ENV} or [api] token_file to allow overrides, failback and reload"
         );
     }
-    if !bound.ip().is_loopback() {
+    if !bound.ip().is_loopback() && parts.auth == ApiAuth::Writes {
         tracing::warn!(%bound, "the API listens beyond loopback; reads need no token");
     }
     let log = Arc::new(events::EventLog::new(limits::API_EVENTS_KEPT));
@@ -113,6 +121,7 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
         snapshot: parts.snapshot,
         reload: parts.reload,
         token,
+        auth: parts.auth,
         log,
         udp: parts.udp,
         tcp: parts.tcp,

@@ -2,8 +2,9 @@
 //! them: the router is built from it, and a test holds it against the
 //! OpenAPI document (`openapi.json`, next to this file) both ways.
 //!
-//! Reads are open; writes need the bearer token ([`Authorized`]), checked
-//! before anything else about the request.
+//! Reads are open unless `[api] auth = "all"` ([`super::auth`]); writes
+//! need the bearer token ([`Authorized`]), checked before anything else
+//! about the request.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -43,6 +44,7 @@ pub(super) struct Shared {
     pub snapshot: SharedSnapshot,
     pub reload: Reload,
     pub token: Option<ApiToken>,
+    pub auth: crate::config::api::ApiAuth,
     pub log: Arc<EventLog>,
     pub overrides: Arc<Overrides>,
     pub udp: Vec<Arc<crate::serve::dns::udp::LiveStats>>,
@@ -124,6 +126,10 @@ pub fn router(api: Api) -> Router {
         .fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits::API_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            super::auth::require_token,
+        ))
         .with_state(api)
 }
 
