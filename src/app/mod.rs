@@ -5,7 +5,10 @@
 pub mod cli;
 pub mod demo;
 pub mod health;
+pub mod logging;
 pub mod plan;
+
+pub use logging::{LogFormat, init_logging};
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -25,22 +28,6 @@ use crate::publish::{
 };
 use crate::serve::dns::{tcp, udp};
 use crate::serve::http;
-
-/// Logs go to stderr; `LIFELINE_LOG` sets the level (error, warn, info,
-/// debug, trace; default info).
-pub fn init_logging() {
-    let level = std::env::var("LIFELINE_LOG")
-        .ok()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(tracing::Level::INFO);
-    // Colours only for a terminal: logs read by tools stay plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 /// Loads and checks everything a server would: configuration, zones, the
 /// checks' probes and decide specs; computes the first answers and builds

@@ -6,6 +6,7 @@ pub mod api;
 pub mod error;
 pub mod health;
 pub mod limits;
+pub mod log_format;
 pub mod raw;
 pub mod resolved;
 pub mod zonefile;

@@ -34,6 +34,7 @@ pub struct RawServer {
     pub version: Option<Spanned<String>>,
     pub nsid: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,
+    pub log_format: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

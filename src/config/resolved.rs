@@ -201,6 +201,10 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
         (None, Some(dir), Some(ctx)) => Some(ctx.dir().join(dir.get_ref())),
         _ => None,
     };
+    // Applied before the load (see log_format::configured); checked here.
+    if let (Some(format), Some(ctx)) = (&server.log_format, file) {
+        super::log_format::LogFormat::parse(format.get_ref()).map_err(|m| ctx.error(format, "server.log_format", m))?;
+    }
     let l = &raw.limits;
     let edns_udp_size = l
         .edns_udp_size
