@@ -129,7 +129,7 @@ fn queries_are_counted_by_transport_type_and_rcode() {
 
 #[test]
 fn checks_checker_and_breaker_are_reported() {
-    let (mut backend, server, api) = start(Net(92));
+    let (backend, server, api) = start(Net(92));
     let metrics = scrape(api);
     for (series, want) in [
         ("lifeline_check_up{endpoint=\"web-a\",check=\"web\"}", 1.0),

@@ -283,11 +283,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs).ok_or_else(bad);
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
+        "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
         _ => Err(bad()),
     }
 }

@@ -21,6 +21,7 @@ mod events;
 mod metrics;
 mod overrides;
 mod routes;
+mod time;
 mod views;
 
 use std::future::Future;

@@ -364,7 +364,7 @@ async fn events(State(api): State<Api>, q: Result<Query<EventsQuery>, QueryRejec
     let since = q
         .since
         .map(|s| {
-            humantime::parse_rfc3339_weak(&s)
+            super::time::parse_rfc3339(&s)
                 .map_err(|e| ApiError::BadRequest(format!("since: \"{s}\" is not an RFC 3339 time ({e})")))
         })
         .transpose()?;
@@ -452,20 +452,16 @@ fn lasts(text: &str) -> Result<Duration, ApiError> {
 
 /// Who and why, within bounds; the author defaults to `api`.
 fn audit(reason: String, by: Option<String>) -> Result<Audit, ApiError> {
-    if reason.len() > limits::OVERRIDE_REASON_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "reason: {} bytes; at most {}",
-            reason.len(),
-            limits::OVERRIDE_REASON_BYTES
-        )));
+    let too_long = |field: &str, text: &str, max: usize| {
+        let chars = text.chars().count();
+        (chars > max).then(|| ApiError::BadRequest(format!("{field}: {chars} characters; at most {max}")))
+    };
+    if let Some(e) = too_long("reason", &reason, limits::OVERRIDE_REASON_CHARS) {
+        return Err(e);
     }
     let by = by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "api".into());
-    if by.len() > limits::OVERRIDE_BY_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "by: {} bytes; at most {}",
-            by.len(),
-            limits::OVERRIDE_BY_BYTES
-        )));
+    if let Some(e) = too_long("by", &by, limits::OVERRIDE_BY_CHARS) {
+        return Err(e);
     }
     Ok(Audit {
         reason: reason.trim().to_string(),
