@@ -1,7 +1,8 @@
 //! `/metrics` of the real binary after real traffic: queries of several
 //! types over UDP and TCP are counted by transport, type and RCODE; the
 //! per-check verdicts, the checker's liveness and the breaker are there
-//! with sensible values; and every metric the Grafana dashboard
+//! with sensible values; every metric is in docs/api.md; and every metric
+//! the Grafana dashboard
 //! (`contrib/grafana/lifeline.json`) and the alert rules
 //! (`contrib/prometheus/lifeline-alerts.yml`) use exists in a scrape, so
 //! neither can drift from the server. `promtool` (Debian's prometheus)
@@ -257,6 +258,25 @@ fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<String> {
         }
     }
     queries
+}
+
+#[test]
+fn every_exported_metric_is_documented() {
+    let (_backend, _server, api) = start(Net(95));
+    let metrics = scrape(api);
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.md")).unwrap();
+    let families: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(families.len() >= 20, "{metrics}");
+    for family in families {
+        assert!(
+            doc.contains(&format!("`{family}`")),
+            "{family} is not in docs/api.md's metrics table"
+        );
+    }
 }
 
 #[test]
