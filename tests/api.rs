@@ -448,6 +448,39 @@ fn with_auth_writes_reads_are_open() {
     assert_eq!(post(api, "/v1/reload", None, "").status, 401);
 }
 
+/// What fuzzing the API against its OpenAPI document (tests/schemathesis.rs)
+/// found, one case each: valid input the server refused, input that could
+/// overflow.
+#[test]
+fn inputs_the_openapi_document_allows_are_accepted() {
+    let (_server, api) = static_server("", &[("LIFELINE_API_TOKEN", TOKEN)]);
+    // Any RFC 3339 date-time: an offset, a year before 1970, lower-case t/z.
+    for since in [
+        "2026-01-02T03:04:05%2B02:00",
+        "0080-07-09T01:36:13Z",
+        "2026-01-02t03:04:05.5z",
+    ] {
+        let reply = get(api, &format!("/v1/events?since={since}"));
+        assert_eq!(reply.status, 200, "{since}: {}", reply.body);
+    }
+    assert_eq!(get(api, "/v1/events?since=2026-01-02T03:04:05").status, 400);
+    // Event numbers up to u64::MAX.
+    assert_eq!(get(api, "/v1/events?after=18446744073709551615").status, 200);
+    // Lengths count characters, as maxLength does: 1024 of them, 3 bytes each,
+    // pass validation (and reach the unknown endpoint); 1025 do not.
+    let body = |reason: &str| format!(r#"{{"endpoint": "nope", "mode": "drain", "reason": "{reason}"}}"#);
+    let reply = post(api, "/v1/overrides", Some(TOKEN), &body(&"€".repeat(1024)));
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    let reply = post(api, "/v1/overrides", Some(TOKEN), &body(&"€".repeat(1025)));
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.error().contains("1025 characters"), "{}", reply.body);
+    // A duration whose seconds overflow is a bad request, not a crash.
+    let huge = r#"{"endpoint": "nope", "mode": "drain", "reason": "x", "for": "99999999999999999h"}"#;
+    let reply = post(api, "/v1/overrides", Some(TOKEN), huge);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(get(api, "/v1/status").status, 200);
+}
+
 #[test]
 fn auth_all_without_a_token_does_not_start_and_a_bad_value_names_the_field() {
     let dir = TempDir::new();

@@ -459,10 +459,10 @@ fn audit(reason: String, by: Option<String>) -> Result<Audit, ApiError> {
     if let Some(e) = too_long("reason", &reason, limits::OVERRIDE_REASON_CHARS) {
         return Err(e);
     }
-    let by = by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "api".into());
-    if let Some(e) = too_long("by", &by, limits::OVERRIDE_BY_CHARS) {
+    if let Some(e) = by.as_deref().and_then(|b| too_long("by", b, limits::OVERRIDE_BY_CHARS)) {
         return Err(e);
     }
+    let by = by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "api".into());
     Ok(Audit {
         reason: reason.trim().to_string(),
         by,
