@@ -1,7 +1,7 @@
 //! Cost of answering one query in user space, without the kernel: the
 //! query mix of `bench/queries.txt` against `bench/zone/example.test.zone`,
 //! through the same code the UDP workers run (prebuilt fast path, general
-//! path as fallback).
+//! path as fallback, and the per-query counters metrics read).
 //!
 //! `cargo bench --bench hotpath` prints ns per query (noisy on shared
 //! machines); `bench/callgrind.sh` runs it under callgrind twice with
@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use lifeline::config::{self, Sources};
 use lifeline::publish;
+use lifeline::serve::dns::stats::{QueryCounts, qtype_slot, reply_slot};
 use lifeline::serve::dns::{Transport, answer, fast};
 
 fn query(name: &str, qtype: &str, id: u16) -> Vec<u8> {
@@ -62,21 +63,30 @@ fn main() {
     let mut buf = [0u8; 4096];
     let mut scratch = vec![0u8; 65535];
     let (mut fast_answers, mut bytes) = (0usize, 0usize);
+    let mut counts = QueryCounts::default();
     let started = Instant::now();
     for _ in 0..rounds {
         for q in &queries {
             buf[..q.len()].copy_from_slice(q);
-            let reply = match fast::answer_in_place(&snapshot, &mut buf, q.len(), 0) {
-                Some(n) => {
+            let reply = match fast::answer_in_place_typed(&snapshot, &mut buf, q.len(), 0, None) {
+                Some((n, qtype)) => {
                     fast_answers += 1;
+                    counts.count(&buf, qtype_slot(qtype));
                     n
                 }
-                None => answer::respond(&snapshot, &buf[..q.len()], Transport::Udp, 0, &mut scratch).unwrap_or(0),
+                None => {
+                    let n = answer::respond(&snapshot, &buf[..q.len()], Transport::Udp, 0, &mut scratch).unwrap_or(0);
+                    if n > 0 {
+                        counts.count(&scratch, reply_slot(&scratch[..n]));
+                    }
+                    n
+                }
             };
             bytes += black_box(reply);
         }
     }
     let elapsed = started.elapsed();
+    black_box(&counts);
     let total = rounds * queries.len();
     println!(
         "{total} queries: {:.1} ns/query, {:.0}% on the prebuilt path, mean reply {:.1} bytes",

@@ -30,6 +30,9 @@ enum Command {
         /// (default [server] state_dir; without either, they are kept in memory only).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// How log lines on stderr are written (default [server] log_format, else text).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        log_format: Option<lifeline::app::LogFormat>,
     },
     /// Validate the configuration and zones, print a summary, and exit.
     Check {
@@ -223,12 +226,24 @@ impl SourceArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lifeline::app::init_logging();
+    let log_format = match &cli.command {
+        Command::Serve {
+            log_format, sources, ..
+        } => log_format.or_else(|| {
+            sources
+                .config
+                .as_deref()
+                .and_then(lifeline::config::log_format::configured)
+        }),
+        _ => None,
+    };
+    lifeline::app::init_logging(log_format.unwrap_or_default());
     let result = match cli.command {
         Command::Serve {
             sources,
             api,
             state_dir,
+            ..
         } => lifeline::app::serve(lifeline::config::Sources {
             api,
             state_dir,

@@ -393,6 +393,111 @@ fn the_token_can_come_from_a_file_named_in_the_configuration() {
     assert_eq!(reply.json()["reason"], "forced-up");
 }
 
+/// A server of static records only, with `[api]` lines `api`, the API on
+/// a free port and `env` for the server.
+fn static_server(api: &str, env: &[(&str, &str)]) -> (Lifeline, SocketAddr) {
+    let config = format!("{}\n[api]\n{api}\n", config(ORIGIN, ""));
+    let zone = zone_text("www IN A 127.0.0.80\n");
+    let server = Lifeline::with_config_args(&config, &[("api.test.zone", &zone)], &["--api", "127.0.0.1:0"], env);
+    let api = server.api.expect("the server prints where its API listens");
+    (server, api)
+}
+
+#[test]
+fn with_auth_all_reads_and_metrics_need_the_token_too() {
+    let (_server, api) = static_server("auth = \"all\"", &[("LIFELINE_API_TOKEN", TOKEN)]);
+    for path in [
+        "/v1/status",
+        "/v1/records",
+        "/v1/events",
+        "/v1/openapi.json",
+        "/metrics",
+        "/v1/nope",
+    ] {
+        for token in [None, Some("wrong-token-0123456789abcdef")] {
+            let reply = common::api::request(api, "GET", path, token, None);
+            assert_eq!(reply.status, 401, "{path} {token:?}: {}", reply.body);
+            assert!(reply.error().contains("token"), "{}", reply.body);
+            assert_eq!(reply.header("www-authenticate"), Some("Bearer realm=\"lifeline\""));
+        }
+    }
+    let status = common::api::request(api, "GET", "/v1/status", Some(TOKEN), None);
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(status.json()["zones"][0]["name"], "api.test.");
+    let metrics = common::api::request(api, "GET", "/metrics", Some(TOKEN), None);
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.body.contains("lifeline_zone_serial{zone=\"api.test.\"}"));
+    // An unknown route with the token is a 404 as always.
+    assert_eq!(
+        common::api::request(api, "GET", "/v1/nope", Some(TOKEN), None).status,
+        404
+    );
+    // The commands send the token on reads as well.
+    let out = cli(api, Some(TOKEN), &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cli(api, None, &["status"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn with_auth_writes_reads_are_open() {
+    let (_server, api) = static_server("auth = \"writes\"", &[("LIFELINE_API_TOKEN", TOKEN)]);
+    for path in ["/v1/status", "/v1/records", "/metrics"] {
+        assert_eq!(get(api, path).status, 200, "{path}");
+    }
+    assert_eq!(post(api, "/v1/reload", None, "").status, 401);
+}
+
+/// What fuzzing the API against its OpenAPI document (tests/schemathesis.rs)
+/// found, one case each: valid input the server refused, input that could
+/// overflow.
+#[test]
+fn inputs_the_openapi_document_allows_are_accepted() {
+    let (_server, api) = static_server("", &[("LIFELINE_API_TOKEN", TOKEN)]);
+    // Any RFC 3339 date-time: an offset, a year before 1970, lower-case t/z.
+    for since in [
+        "2026-01-02T03:04:05%2B02:00",
+        "0080-07-09T01:36:13Z",
+        "2026-01-02t03:04:05.5z",
+    ] {
+        let reply = get(api, &format!("/v1/events?since={since}"));
+        assert_eq!(reply.status, 200, "{since}: {}", reply.body);
+    }
+    assert_eq!(get(api, "/v1/events?since=2026-01-02T03:04:05").status, 400);
+    // Event numbers up to u64::MAX.
+    assert_eq!(get(api, "/v1/events?after=18446744073709551615").status, 200);
+    // Lengths count characters, as maxLength does: 1024 of them, 3 bytes each,
+    // pass validation (and reach the unknown endpoint); 1025 do not.
+    let body = |reason: &str| format!(r#"{{"endpoint": "nope", "mode": "drain", "reason": "{reason}"}}"#);
+    let reply = post(api, "/v1/overrides", Some(TOKEN), &body(&"€".repeat(1024)));
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    let reply = post(api, "/v1/overrides", Some(TOKEN), &body(&"€".repeat(1025)));
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.error().contains("1025 characters"), "{}", reply.body);
+    // A duration whose seconds overflow is a bad request, not a crash.
+    let huge = r#"{"endpoint": "nope", "mode": "drain", "reason": "x", "for": "99999999999999999h"}"#;
+    let reply = post(api, "/v1/overrides", Some(TOKEN), huge);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(get(api, "/v1/status").status, 200);
+}
+
+#[test]
+fn auth_all_without_a_token_does_not_start_and_a_bad_value_names_the_field() {
+    let dir = TempDir::new();
+    let zone = zone_text("");
+    dir.write("api.test.zone", &zone);
+    for (auth, expected) in [("\"all\"", "auth = \"all\" needs a token"), ("\"reads\"", "api.auth")] {
+        let config = format!(
+            "{}\n[api]\nlisten = \"127.0.0.1:0\"\nauth = {auth}\n",
+            config(ORIGIN, "")
+        );
+        let path = dir.write("lifeline.toml", &config);
+        let out = run_lifeline(&["serve", "--config", path.to_str().unwrap()], Duration::from_secs(20));
+        assert_ne!(out.status.code(), Some(0), "{auth}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{auth}: {}", out.stderr);
+    }
+}
+
 /// Runs `lifeline ARGS` against the API at `api` with `token` in the
 /// environment (and nothing else from the test's environment about it).
 fn cli(api: SocketAddr, token: Option<&str>, args: &[&str]) -> Output {
@@ -525,7 +630,7 @@ fn metrics_report_decisions_events_and_dns_queries() {
         .and_then(|n| n.parse::<u64>().ok());
     assert!(queries.is_some_and(|n| n >= 4), "{metrics}");
     assert!(
-        metrics.contains("lifeline_dns_udp_replies_total{rcode=\"NOERROR\"}"),
+        metrics.contains("lifeline_dns_replies_total{transport=\"udp\",rcode=\"NOERROR\"}"),
         "{metrics}"
     );
     // Prometheus asks for OpenMetrics, and gets it.

@@ -335,6 +335,22 @@ pub struct Status {
     /// The check scheduler's counters and schedule lag (for `/metrics`).
     #[serde(skip)]
     pub scheduler: SchedulerStats,
+    /// The checker's liveness and the breaker (for `/metrics`).
+    #[serde(skip)]
+    pub engine: EngineStatus,
+}
+
+/// Whether the checker is alive and the breaker holds answers.
+#[derive(Debug, Clone, Default)]
+pub struct EngineStatus {
+    /// Checkers the watchdog replaced because they stopped or stalled.
+    pub restarts: u32,
+    /// Since the last check result arrived (or the checker started).
+    pub silent_for: Duration,
+    /// Whether the correlated-failure breaker is configured.
+    pub breaker_configured: bool,
+    /// The breaker's trip, while it holds answers.
+    pub breaker: Option<crate::decide::guard::Trip>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -809,6 +825,12 @@ fn status(state: &State) -> Status {
         records,
         endpoints,
         scheduler: state.scheduler.stats(),
+        engine: EngineStatus {
+            restarts: state.restart.count,
+            silent_for: state.last_result.elapsed(),
+            breaker_configured: state.guard.spec().breaker.is_some(),
+            breaker: state.guard.tripped().copied(),
+        },
     }
 }
 

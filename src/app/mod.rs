@@ -5,7 +5,10 @@
 pub mod cli;
 pub mod demo;
 pub mod health;
+pub mod logging;
 pub mod plan;
+
+pub use logging::{LogFormat, init_logging};
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -26,22 +29,6 @@ use crate::publish::{
 };
 use crate::serve::dns::{tcp, udp};
 use crate::serve::http;
-
-/// Logs go to stderr; `LIFELINE_LOG` sets the level (error, warn, info,
-/// debug, trace; default info).
-pub fn init_logging() {
-    let level = std::env::var("LIFELINE_LOG")
-        .ok()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(tracing::Level::INFO);
-    // Colours only for a terminal: logs read by tools stay plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 /// Loads and checks everything a server would: configuration, zones, the
 /// checks' probes and decide specs; computes the first answers and builds
@@ -123,6 +110,8 @@ pub struct Server {
     udp_workers: Vec<JoinHandle<udp::WorkerStats>>,
     /// The workers' live counters, for metrics.
     udp_live: Vec<Arc<udp::LiveStats>>,
+    /// Every TCP connection's replies, for metrics.
+    tcp_counts: Arc<crate::serve::dns::stats::LiveCounts>,
     shutdown: watch::Sender<bool>,
     runtime: tokio::runtime::Runtime,
     /// The addresses actually bound (port 0 resolved), UDP and TCP alike.
@@ -191,6 +180,7 @@ impl Server {
             stop,
             udp_workers: Vec::new(),
             udp_live: Vec::new(),
+            tcp_counts: Default::default(),
             shutdown,
             runtime,
             addrs: Vec::new(),
@@ -214,6 +204,7 @@ impl Server {
                 listener,
                 server.snapshot.clone(),
                 limits,
+                server.tcp_counts.clone(),
                 shutdown_rx.clone(),
             ));
             server.addrs.push(bound);
@@ -241,8 +232,10 @@ impl Server {
             }),
             events,
             token: config.token.clone(),
+            auth: config.auth,
             udp: self.udp_live.clone(),
             webhooks: self.webhooks.clone(),
+            tcp: self.tcp_counts.clone(),
             shutdown,
         };
         let _guard = self.runtime.enter();

@@ -1,6 +1,6 @@
 //! The HTTP API's configuration (`[api]` and `lifeline serve --api`),
-//! resolved: where it listens, if at all, and the bearer token that
-//! writes need.
+//! resolved: where it listens, if at all, the bearer token that writes
+//! need, and whether reads need it too.
 
 use std::net::SocketAddr;
 
@@ -26,6 +26,30 @@ pub struct ApiConfig {
     pub explicit: bool,
     /// The token from `token_file`, if any.
     pub token: Option<ApiToken>,
+    /// Which requests need the token.
+    pub auth: ApiAuth,
+}
+
+/// Which requests need the bearer token (`[api] auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiAuth {
+    /// Writes (overrides, failback, reload); reads and `/metrics` are open.
+    #[default]
+    Writes,
+    /// Every request, reads and `/metrics` included.
+    All,
+}
+
+impl ApiAuth {
+    fn parse(text: &str) -> Result<ApiAuth, String> {
+        match text {
+            "writes" => Ok(ApiAuth::Writes),
+            "all" => Ok(ApiAuth::All),
+            other => Err(format!(
+                "\"{other}\" is not a choice: \"writes\" (the token for writes only) or \"all\" (for every request)"
+            )),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -34,6 +58,7 @@ impl Default for ApiConfig {
             listen: Some(DEFAULT_API_LISTEN.parse().expect("valid default")),
             explicit: false,
             token: None,
+            auth: ApiAuth::Writes,
         }
     }
 }
@@ -94,6 +119,10 @@ pub(super) fn resolve(raw: &RawApi, file: Option<&FileCtx>, flag: Option<&str>) 
     }
     if let Some(path) = &raw.token_file {
         api.token = Some(read_token(path, file.expect("an [api] table comes from a file"))?);
+    }
+    if let Some(auth) = &raw.auth {
+        let ctx = file.expect("an [api] table comes from a file");
+        api.auth = ApiAuth::parse(auth.get_ref()).map_err(|m| ctx.error(auth, "api.auth", m))?;
     }
     if let Some(flag) = flag {
         api.explicit = true;
@@ -161,5 +190,13 @@ mod tests {
         assert!(api.explicit);
         let err = resolve(&raw, None, Some("8053")).unwrap_err().to_string();
         assert!(err.starts_with("--api 8053: "), "{err}");
+    }
+
+    #[test]
+    fn auth_is_writes_or_all() {
+        assert_eq!(ApiAuth::parse("all"), Ok(ApiAuth::All));
+        assert_eq!(ApiAuth::parse("writes"), Ok(ApiAuth::Writes));
+        assert!(ApiAuth::parse("reads").unwrap_err().contains("\"writes\""));
+        assert_eq!(ApiConfig::default().auth, ApiAuth::Writes);
     }
 }

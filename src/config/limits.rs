@@ -330,10 +330,11 @@ pub const OVERRIDE_FOR: DurationLimit = DurationLimit {
     why: "a maintenance window, up to 90 days",
 };
 
-/// Longest override reason and author, in bytes: a sentence and a user
-/// name, kept in every event about the override.
-pub const OVERRIDE_REASON_BYTES: usize = 1024;
-pub const OVERRIDE_BY_BYTES: usize = 128;
+/// Longest override reason and author, in characters (as the OpenAPI
+/// document's `maxLength` counts): a sentence and a user name, kept in
+/// every event about the override.
+pub const OVERRIDE_REASON_CHARS: usize = 1024;
+pub const OVERRIDE_BY_CHARS: usize = 128;
 
 /// Endpoints of a tier that must be up for it to count as healthy.
 pub const MIN_HEALTHY: Limit = Limit {

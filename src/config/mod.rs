@@ -7,6 +7,7 @@ pub mod error;
 pub mod families;
 pub mod health;
 pub mod limits;
+pub mod log_format;
 pub mod raw;
 pub mod resolved;
 pub mod webhook;

@@ -36,6 +36,7 @@ pub struct RawServer {
     pub version: Option<Spanned<String>>,
     pub nsid: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,
+    pub log_format: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +54,7 @@ pub struct RawApi {
     pub enabled: Option<Spanned<bool>>,
     pub listen: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
+    pub auth: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

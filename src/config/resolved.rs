@@ -203,6 +203,10 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
         (None, Some(dir), Some(ctx)) => Some(ctx.dir().join(dir.get_ref())),
         _ => None,
     };
+    // Applied before the load (see log_format::configured); checked here.
+    if let (Some(format), Some(ctx)) = (&server.log_format, file) {
+        super::log_format::LogFormat::parse(format.get_ref()).map_err(|m| ctx.error(format, "server.log_format", m))?;
+    }
     let l = &raw.limits;
     let edns_udp_size = l
         .edns_udp_size
@@ -283,11 +287,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs).ok_or_else(bad);
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
+        "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
         _ => Err(bad()),
     }
 }

@@ -34,6 +34,20 @@ pub fn answer_in_place_from(
     seq: u32,
     source: Option<std::net::IpAddr>,
 ) -> Option<usize> {
+    answer_in_place_typed(snapshot, buf, len, seq, source).map(|(reply, _)| reply)
+}
+
+/// [`answer_in_place_from`], also returning the type asked for, which the
+/// UDP workers count (see [`super::stats`]) without reading the question
+/// again.
+#[inline]
+pub fn answer_in_place_typed(
+    snapshot: &Snapshot,
+    buf: &mut [u8],
+    len: usize,
+    seq: u32,
+    source: Option<std::net::IpAddr>,
+) -> Option<(usize, u16)> {
     let packet = buf.get(..len)?;
     if len < HEADER_LEN {
         return None;
@@ -93,7 +107,7 @@ pub fn answer_in_place_from(
         let do_bit = if dnssec_ok { 0x80 } else { 0 };
         buf[end..end + 11].copy_from_slice(&[0, 0, 41, size[0], size[1], 0, 0, do_bit, 0, 0, 0]);
     }
-    Some(end + opt_len)
+    Some((end + opt_len, qtype))
 }
 
 /// A reply found for the hot path.

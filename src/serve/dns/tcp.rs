@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use super::answer::{self, Transport};
+use super::stats::LiveCounts;
 use crate::publish::snapshot::SharedSnapshot;
 
 /// How long a reply may take to be written before the connection is
@@ -43,11 +44,14 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Accepts connections until `shutdown` changes.
+/// Accepts connections until `shutdown` changes; counts every reply in
+/// `counts` (shared by all connections: a TCP reply already costs a
+/// system call, next to which two relaxed atomic adds are lost).
 pub async fn serve(
     listener: TcpListener,
     snapshot: SharedSnapshot,
     limits: TcpLimits,
+    counts: Arc<LiveCounts>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -64,9 +68,9 @@ pub async fn serve(
             tracing::debug!(%peer, "TCP connection limit reached; closing new connection");
             continue;
         };
-        let (snapshot, shutdown) = (snapshot.clone(), shutdown.clone());
+        let (snapshot, counts, shutdown) = (snapshot.clone(), counts.clone(), shutdown.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, &snapshot, limits.idle_timeout, shutdown).await {
+            if let Err(e) = connection(stream, &snapshot, limits.idle_timeout, &counts, shutdown).await {
                 tracing::debug!(%peer, error = %e, "TCP connection ended");
             }
             drop(permit);
@@ -79,6 +83,7 @@ async fn connection(
     stream: TcpStream,
     snapshot: &SharedSnapshot,
     idle: Duration,
+    counts: &LiveCounts,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
@@ -106,6 +111,7 @@ async fn connection(
             answer::respond_from(&current, &query[..len], Transport::Tcp, seq, peer, &mut reply[2..])
         };
         let Some(n) = answered else { continue };
+        counts.add_reply(&reply[2..2 + n]);
         reply[..2].copy_from_slice(&(n as u16).to_be_bytes());
         match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&reply[..2 + n])).await {
             Ok(Ok(())) => {}

@@ -24,6 +24,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::answer::{self, Transport};
 use super::fast;
+use super::stats::{LiveCounts, QueryCounts, qtype_slot};
 use crate::publish::snapshot::SharedSnapshot;
 
 /// Datagrams taken per `recvmmsg` call at most.
@@ -62,9 +63,8 @@ pub struct LiveStats {
     /// Not answered: truncated on receipt, unparseable, or refused by the
     /// kernel on send.
     pub dropped: AtomicU64,
-    /// Replies by the RCODE in their header (RFC 1035 §4.1.1; an extended
-    /// rcode counts under its low four bits).
-    pub rcodes: [AtomicU64; 16],
+    /// Replies by RCODE and by the type asked for.
+    pub counts: LiveCounts,
 }
 
 impl WorkerStats {
@@ -193,8 +193,8 @@ struct Worker {
     out_hdrs: Vec<libc::mmsghdr>,
     scratch: Vec<u8>,
     stats: WorkerStats,
-    /// Replies by rcode, published with `stats` into `live`.
-    rcodes: [u64; 16],
+    /// Replies by rcode and type, published with `stats` into `live`.
+    counts: QueryCounts,
     live: Arc<LiveStats>,
     /// Numbers the datagrams: picks variants of health-checked answers.
     seq: u32,
@@ -232,7 +232,7 @@ impl Worker {
             out_hdrs: vec![hdr; BATCH],
             scratch: vec![0; u16::MAX as usize],
             stats: WorkerStats::default(),
-            rcodes: [0; 16],
+            counts: QueryCounts::default(),
             live,
             seq: 0,
         }
@@ -279,8 +279,8 @@ impl Worker {
             let current = snapshot.load();
             let mut out = 0;
             for i in 0..n {
-                if let Some(len) = self.answer_one(&current, i) {
-                    self.rcodes[usize::from(self.bufs[i][3] & 0x0f)] += 1;
+                if let Some((len, slot)) = self.answer_one(&current, i) {
+                    self.counts.count(&self.bufs[i], slot);
                     self.queue_reply(i, out, len);
                     out += 1;
                 }
@@ -300,13 +300,12 @@ impl Worker {
         live.fast.store(self.stats.fast, Ordering::Relaxed);
         live.general.store(self.stats.general, Ordering::Relaxed);
         live.dropped.store(self.stats.dropped, Ordering::Relaxed);
-        for (total, &count) in live.rcodes.iter().zip(&self.rcodes) {
-            total.store(count, Ordering::Relaxed);
-        }
+        live.counts.store(&self.counts);
     }
 
-    /// Answers datagram `i` in its buffer; `None` to drop it.
-    fn answer_one(&mut self, snapshot: &crate::publish::snapshot::Snapshot, i: usize) -> Option<usize> {
+    /// Answers datagram `i` in its buffer: the reply's length and the
+    /// [slot](qtype_slot) of the type asked for; `None` to drop it.
+    fn answer_one(&mut self, snapshot: &crate::publish::snapshot::Snapshot, i: usize) -> Option<(usize, usize)> {
         self.seq = self.seq.wrapping_add(1);
         let hdr = &self.hdrs[i];
         let len = hdr.msg_len as usize;
@@ -316,9 +315,9 @@ impl Worker {
         }
         let source = source_ip(&self.names[i]);
         let buf = &mut self.bufs[i];
-        if let Some(reply) = fast::answer_in_place_from(snapshot, buf, len, self.seq, source) {
+        if let Some((reply, qtype)) = fast::answer_in_place_typed(snapshot, buf, len, self.seq, source) {
             self.stats.fast += 1;
-            return Some(reply);
+            return Some((reply, qtype_slot(qtype)));
         }
         let Some(reply) = answer::respond_from(
             snapshot,
@@ -335,7 +334,7 @@ impl Worker {
         // A UDP reply never exceeds the EDNS maximum, which fits BUF_LEN.
         let reply = reply.min(BUF_LEN);
         buf[..reply].copy_from_slice(&self.scratch[..reply]);
-        Some(reply)
+        Some((reply, super::stats::reply_slot(&buf[..reply])))
     }
 
     /// Sets up send header `out` for the reply in buffer `i`.

@@ -12,7 +12,7 @@ pub enum ApiError {
     /// Malformed input: a body, a query parameter, a duration.
     #[error("{0}")]
     BadRequest(String),
-    #[error("this request changes state and needs `Authorization: Bearer TOKEN` (the token in LIFELINE_API_TOKEN)")]
+    #[error("this request needs `Authorization: Bearer TOKEN` (the token in LIFELINE_API_TOKEN)")]
     MissingToken,
     #[error("the bearer token is not the configured API token")]
     WrongToken,

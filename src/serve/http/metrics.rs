@@ -4,14 +4,17 @@
 //! read):
 //! what the health engine decided (tiers, verdicts, overrides), what
 //! changed (answer changes, events, check results and latency), the SOA
-//! serials, and the DNS queries the UDP workers answered.
+//! serials, whether the checker is alive and the breaker holds, and the
+//! DNS queries answered over UDP and TCP, by type and RCODE.
 //!
 //! Nothing is kept up to date for metrics' sake: a scrape asks the health
 //! engine for its status, reads the event log's counts, and sums the UDP
 //! workers' own counters (each written by its worker alone, once per
-//! batch), so the query path takes no lock and no shared write.
+//! batch) and the TCP connections' counters, so the query path takes no
+//! lock (see [`crate::serve::dns::stats`]).
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -29,6 +32,7 @@ use super::overrides::mode_name;
 use super::routes::Api;
 use crate::app::health::Status;
 use crate::decide::verdict::Override;
+use crate::serve::dns::stats::{self, QTYPE_SLOTS, QueryCounts};
 
 /// The content type of OpenMetrics text (OpenMetrics 1.0 §"Overall").
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -42,7 +46,7 @@ struct Udp {
     fast: u64,
     general: u64,
     dropped: u64,
-    rcodes: [u64; 16],
+    counts: QueryCounts,
 }
 
 /// Everything one scrape reports, read at its start.
@@ -54,6 +58,7 @@ struct Scrape {
     udp: Udp,
     /// Each webhook's (URL, delivered, failed, dropped, queued).
     webhooks: Vec<(String, [u64; 4])>,
+    tcp: QueryCounts,
 }
 
 pub async fn scrape(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -70,9 +75,7 @@ pub async fn scrape(State(api): State<Api>, headers: HeaderMap) -> Result<Respon
         udp.fast += live.fast.load(Ordering::Relaxed);
         udp.general += live.general.load(Ordering::Relaxed);
         udp.dropped += live.dropped.load(Ordering::Relaxed);
-        for (sum, count) in udp.rcodes.iter_mut().zip(&live.rcodes) {
-            *sum += count.load(Ordering::Relaxed);
-        }
+        udp.counts.add(&live.counts.load());
     }
     let scrape = Scrape {
         status,
@@ -80,6 +83,7 @@ pub async fn scrape(State(api): State<Api>, headers: HeaderMap) -> Result<Respon
         counts: api.0.log.counts(),
         udp,
         webhooks: api.0.webhooks.iter().map(|w| (w.url.clone(), w.counts())).collect(),
+        tcp: api.0.tcp.load(),
     };
     let mut registry = Registry::with_prefix("lifeline");
     registry.register_collector(Box::new(scrape));
@@ -149,6 +153,7 @@ impl Collector for Scrape {
         self.endpoints(&mut encoder)?;
         self.events(&mut encoder)?;
         self.scheduler(&mut encoder)?;
+        self.engine(&mut encoder)?;
         self.dns(&mut encoder)?;
         self.webhooks(&mut encoder)
     }
@@ -226,6 +231,7 @@ impl Scrape {
             MetricType::Gauge,
             by_endpoint(|v| v.stale),
         )?;
+        self.checks(e)?;
         let modes = [Override::Auto, Override::Drain, Override::ForceUp];
         family(
             e,
@@ -238,6 +244,47 @@ impl Scrape {
                     let labels = vec![("endpoint", name.to_string()), ("mode", mode_name(mode).to_string())];
                     (labels, gauge(v.admin == mode))
                 })
+            }),
+        )
+    }
+
+    /// Per check of each endpoint: what its threshold machines say, and
+    /// how old its newest result is (a check goes stale after three of
+    /// its intervals without one).
+    fn checks(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = self.status.now;
+        let evidence: Vec<_> = self
+            .status
+            .endpoints
+            .iter()
+            .filter_map(|ep| Some((ep, ep.verdict.as_ref()?)))
+            .flat_map(|(ep, v)| {
+                ep.checks.iter().zip(&v.evidence).filter_map(|(check, evidence)| {
+                    let locations = &evidence.locations;
+                    let newest = locations.iter().map(|l| l.last_at).max()?;
+                    let labels = vec![("endpoint", ep.name.clone()), ("check", check.clone())];
+                    Some((labels, locations.iter().all(|l| l.up), now.saturating_sub(newest)))
+                })
+            })
+            .collect();
+        family(
+            e,
+            "check_up",
+            "What each check of an endpoint says by its rise/fall thresholds: 1 up, 0 down (before quorum, \
+             override and damping; see endpoint_up for the verdict answers use).",
+            None,
+            MetricType::Gauge,
+            evidence.iter().map(|(labels, up, _)| (labels.clone(), gauge(*up))),
+        )?;
+        family(
+            e,
+            "check_result_age",
+            "Time since each check of an endpoint last reported.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+            evidence.iter().map(|(labels, _, age)| {
+                let age = Duration::from_millis(*age).as_secs_f64();
+                (labels.clone(), ConstGauge::new(age))
             }),
         )
     }
@@ -357,6 +404,51 @@ impl Scrape {
         )
     }
 
+    fn engine(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let engine = &self.status.engine;
+        family(
+            e,
+            "checker_restarts",
+            "Checkers the watchdog replaced because they stopped or returned no result for three times the \
+             longest check period.",
+            None,
+            MetricType::Counter,
+            [(Vec::new(), ConstCounter::new(u64::from(engine.restarts)))],
+        )?;
+        family(
+            e,
+            "checker_silence",
+            "Time since the last check result arrived (from any check).",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+            [(Vec::new(), ConstGauge::new(engine.silent_for.as_secs_f64()))],
+        )?;
+        family(
+            e,
+            "breaker_enabled",
+            "1 when the correlated-failure breaker is configured.",
+            None,
+            MetricType::Gauge,
+            [(Vec::new(), gauge(engine.breaker_configured))],
+        )?;
+        family(
+            e,
+            "breaker_tripped",
+            "1 while the correlated-failure breaker holds answers (endpoints answered as up although down).",
+            None,
+            MetricType::Gauge,
+            [(Vec::new(), gauge(engine.breaker.is_some()))],
+        )?;
+        family(
+            e,
+            "breaker_groups_down",
+            "Failure groups that had gone down when the breaker tripped; 0 while it is closed.",
+            None,
+            MetricType::Gauge,
+            [(Vec::new(), gauge(engine.breaker.map_or(0, |t| t.groups_down as i64)))],
+        )
+    }
+
     fn dns(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let u = &self.udp;
         family(
@@ -384,17 +476,41 @@ impl Scrape {
             MetricType::Counter,
             [(Vec::new(), ConstCounter::new(u.dropped))],
         )?;
+        let transports = [("udp", &u.counts), ("tcp", &self.tcp)];
         family(
             e,
-            "dns_udp_replies",
-            "UDP replies by the RCODE in their header.",
+            "dns_replies",
+            "DNS replies by transport and the RCODE in their header (an extended RCODE counts under its low \
+             four bits); NOERROR to REFUSED always, others once seen.",
             None,
             MetricType::Counter,
-            u.rcodes
-                .iter()
-                .enumerate()
-                .filter(|&(_, &n)| n > 0)
-                .map(|(rcode, &n)| (vec![("rcode", rcode_name(rcode))], ConstCounter::new(n))),
+            transports.iter().flat_map(|&(transport, c)| {
+                c.rcodes
+                    .iter()
+                    .enumerate()
+                    .filter(|&(rcode, &n)| rcode <= 5 || n > 0)
+                    .map(move |(rcode, &n)| {
+                        let labels = vec![("transport", transport.to_string()), ("rcode", rcode_name(rcode))];
+                        (labels, ConstCounter::new(n))
+                    })
+            }),
+        )?;
+        family(
+            e,
+            "dns_queries",
+            "DNS queries answered, by transport and the type asked for (\"other\": any other type, or no readable \
+             question).",
+            None,
+            MetricType::Counter,
+            transports.iter().flat_map(|&(transport, c)| {
+                (0..QTYPE_SLOTS).map(move |slot| {
+                    let labels = vec![
+                        ("transport", transport.to_string()),
+                        ("qtype", stats::slot_label(slot).to_string()),
+                    ];
+                    (labels, ConstCounter::new(c.qtypes[slot]))
+                })
+            }),
         )
     }
 }

@@ -15,6 +15,7 @@
 //! metrics (`/metrics`, [`metrics`]) sum the UDP workers' own counters at
 //! scrape time. `client` is the other side, used by the `lifeline` CLI.
 
+mod auth;
 pub mod client;
 mod error;
 pub(crate) mod events;
@@ -23,6 +24,7 @@ mod overrides;
 mod page;
 mod routes;
 mod stream;
+mod time;
 mod views;
 
 use std::future::Future;
@@ -37,10 +39,11 @@ pub use self::error::ApiError;
 pub use self::routes::{OPENAPI, Route, routes};
 pub use self::views::record_matches;
 use crate::app::health::Health;
-use crate::config::api::ApiToken;
+use crate::config::api::{ApiAuth, ApiToken};
 use crate::config::limits;
 use crate::publish::event::Event;
 use crate::publish::snapshot::SharedSnapshot;
+use crate::serve::dns::stats::LiveCounts;
 use crate::serve::dns::udp::LiveStats;
 
 /// Reloads the configuration (what SIGHUP does), for `POST /v1/reload`.
@@ -59,10 +62,14 @@ pub struct Parts {
     pub events: broadcast::Receiver<Event>,
     /// From `[api] token_file`; [`TOKEN_ENV`] wins over it.
     pub token: Option<ApiToken>,
+    /// Which requests need the token.
+    pub auth: ApiAuth,
     /// The UDP workers' live counters, summed by metrics scrapes.
     pub udp: Vec<Arc<LiveStats>>,
     /// Each webhook's counters, read by metrics scrapes.
     pub webhooks: Vec<Arc<crate::notify::WebhookStats>>,
+    /// The TCP connections' counters.
+    pub tcp: Arc<LiveCounts>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -79,6 +86,8 @@ impl std::fmt::Debug for Parts {
 pub enum StartError {
     #[error("{TOKEN_ENV}: {0}")]
     Token(String),
+    #[error("[api] auth = \"all\" needs a token: set {TOKEN_ENV} in the server's environment or [api] token_file")]
+    AuthWithoutToken,
     #[error("binding the API to {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -100,12 +109,15 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
     let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     let token = token(parts.token)?;
+    if parts.auth == ApiAuth::All && token.is_none() {
+        return Err(StartError::AuthWithoutToken);
+    }
     if token.is_none() {
         tracing::warn!(
             "the API is read-only: set {TOKEN_ENV} or [api] token_file to allow overrides, failback and reload"
         );
     }
-    if !bound.ip().is_loopback() {
+    if !bound.ip().is_loopback() && parts.auth == ApiAuth::Writes {
         tracing::warn!(%bound, "the API listens beyond loopback; reads need no token");
     }
     let log = Arc::new(events::EventLog::new(
@@ -119,9 +131,11 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
         snapshot: parts.snapshot,
         reload: parts.reload,
         token,
+        auth: parts.auth,
         log,
         udp: parts.udp,
         webhooks: parts.webhooks,
+        tcp: parts.tcp,
         started: SystemTime::now(),
         shutdown: parts.shutdown.clone(),
     }));

@@ -2,8 +2,9 @@
 //! them: the router is built from it, and a test holds it against the
 //! OpenAPI document (`openapi.json`, next to this file) both ways.
 //!
-//! Reads are open; writes need the bearer token ([`Authorized`]), checked
-//! before anything else about the request.
+//! Reads are open unless `[api] auth = "all"` ([`super::auth`]); writes
+//! need the bearer token ([`Authorized`]), checked before anything else
+//! about the request.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -42,9 +43,11 @@ pub(super) struct Shared {
     pub snapshot: SharedSnapshot,
     pub reload: Reload,
     pub token: Option<ApiToken>,
+    pub auth: crate::config::api::ApiAuth,
     pub log: Arc<EventLog>,
     pub udp: Vec<Arc<crate::serve::dns::udp::LiveStats>>,
     pub webhooks: Vec<Arc<crate::notify::WebhookStats>>,
+    pub tcp: Arc<crate::serve::dns::stats::LiveCounts>,
     pub started: SystemTime,
     /// Ends the status page's streams, which would otherwise hold
     /// graceful shutdown open.
@@ -128,6 +131,10 @@ pub fn router(api: Api) -> Router {
         .fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limits::API_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            super::auth::require_token,
+        ))
         .with_state(api)
 }
 
@@ -362,7 +369,7 @@ async fn events(State(api): State<Api>, q: Result<Query<EventsQuery>, QueryRejec
     let since = q
         .since
         .map(|s| {
-            humantime::parse_rfc3339_weak(&s)
+            super::time::parse_rfc3339(&s)
                 .map_err(|e| ApiError::BadRequest(format!("since: \"{s}\" is not an RFC 3339 time ({e})")))
         })
         .transpose()?;
@@ -495,25 +502,14 @@ async fn set_override(
     }))
 }
 
-/// When a scheduled override starts: an RFC 3339 time in the future,
-/// within the longest override.
+/// When a scheduled override starts: an RFC 3339 time, "not before": one
+/// already past acts now.
 fn starts(text: &str) -> Result<SystemTime, ApiError> {
-    let at = humantime::parse_rfc3339_weak(text).map_err(|e| {
+    super::time::parse_rfc3339(text).map_err(|e| {
         ApiError::BadRequest(format!(
             "at: \"{text}\" is not a time: {e}; write RFC 3339, e.g. 2026-11-26T22:00:00Z"
         ))
-    })?;
-    let now = SystemTime::now();
-    let ahead = at
-        .duration_since(now)
-        .map_err(|_| ApiError::BadRequest(format!("at: {text} is in the past; leave `at` out to act now")))?;
-    if ahead > limits::OVERRIDE_FOR.max {
-        return Err(ApiError::BadRequest(format!(
-            "at: {text} is more than {} ahead",
-            humantime::format_duration(limits::OVERRIDE_FOR.max)
-        )));
-    }
-    Ok(at)
+    })
 }
 
 fn lasts(text: &str) -> Result<Duration, ApiError> {
@@ -524,21 +520,17 @@ fn lasts(text: &str) -> Result<Duration, ApiError> {
 
 /// Who and why, within bounds; the author defaults to `api`.
 fn audit(reason: String, by: Option<String>) -> Result<Audit, ApiError> {
-    if reason.len() > limits::OVERRIDE_REASON_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "reason: {} bytes; at most {}",
-            reason.len(),
-            limits::OVERRIDE_REASON_BYTES
-        )));
+    let too_long = |field: &str, text: &str, max: usize| {
+        let chars = text.chars().count();
+        (chars > max).then(|| ApiError::BadRequest(format!("{field}: {chars} characters; at most {max}")))
+    };
+    if let Some(e) = too_long("reason", &reason, limits::OVERRIDE_REASON_CHARS) {
+        return Err(e);
+    }
+    if let Some(e) = by.as_deref().and_then(|b| too_long("by", b, limits::OVERRIDE_BY_CHARS)) {
+        return Err(e);
     }
     let by = by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "api".into());
-    if by.len() > limits::OVERRIDE_BY_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "by: {} bytes; at most {}",
-            by.len(),
-            limits::OVERRIDE_BY_BYTES
-        )));
-    }
     Ok(Audit {
         reason: reason.trim().to_string(),
         by,
