@@ -1,11 +1,15 @@
 //! The embedded store (DESIGN.md §6): operator overrides and each record's
 //! sticky failover state, in one SQLite file under `state_dir`, so that a
-//! restart neither forgets a drain nor a manual failover.
+//! restart neither forgets a drain nor a manual failover; and the history
+//! ([`history`]): each endpoint's last verdict and the event log.
 //!
 //! One writer thread owns the connection. A write is acknowledged only
 //! after its transaction has committed (WAL, `synchronous = FULL`), so an
 //! acknowledged write survives `kill -9` at any moment. The DNS path never
-//! touches the store.
+//! touches the store. Writes that have queued up while the writer was
+//! committing are committed together, in one transaction.
+
+pub mod history;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -28,6 +32,8 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
     #[error("the state store has stopped")]
     Stopped,
+    #[error("state store: {0}")]
+    Batch(String),
 }
 
 /// An operator override as stored.
@@ -47,12 +53,15 @@ pub struct Saved {
     pub overrides: Vec<SavedOverride>,
     /// Record name → its sticky state, as JSON (decide's `RecordState`).
     pub sticky: Vec<(String, String)>,
+    /// Verdicts and where the event history ends.
+    pub history: history::Kept,
 }
 
 enum Write {
     Override(SavedOverride),
     ClearOverride(String),
     Sticky(String, String),
+    History(history::Write),
 }
 
 type Job = (Write, Option<oneshot::Sender<Result<(), StoreError>>>);
@@ -61,6 +70,7 @@ type Job = (Write, Option<oneshot::Sender<Result<(), StoreError>>>);
 #[derive(Debug, Clone)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
+    path: PathBuf,
 }
 
 fn seconds(t: SystemTime) -> i64 {
@@ -82,6 +92,7 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
          CREATE TABLE IF NOT EXISTS sticky (record TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL);",
     )
     .map_err(open_error)?;
+    history::create(&conn).map_err(open_error)?;
     Ok(conn)
 }
 
@@ -100,10 +111,10 @@ impl Store {
             .name("lifeline-store".into())
             .spawn(move || writer(conn, rx))
             .map_err(|e| StoreError::Open {
-                path,
+                path: path.clone(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
-        Ok((Store { jobs }, saved))
+        Ok((Store { jobs, path }, saved))
     }
 
     /// Records an override; returns once it is durable.
@@ -149,10 +160,11 @@ fn read(conn: &Connection) -> Result<Saved, StoreError> {
     for row in rows {
         saved.sticky.push(row?);
     }
+    saved.history = history::read(conn)?;
     Ok(saved)
 }
 
-fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
+fn apply(conn: &Connection, write: &Write, upkeep: &mut history::Upkeep) -> Result<(), StoreError> {
     let now = seconds(SystemTime::now());
     match write {
         Write::Override(o) => {
@@ -179,26 +191,63 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
                 )?;
             }
         }
+        Write::History(write) => history::apply(conn, write, upkeep)?,
     }
     Ok(())
 }
 
-/// Runs writes one at a time, each in its own committed transaction, and
-/// acknowledges it after the commit.
+/// Runs the writes that have queued up in one committed transaction (with
+/// the history's upkeep when it is due), and acknowledges each after the
+/// commit. If the batch fails, each write is retried on its own, so that
+/// one bad write fails alone.
 fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    for (write, ack) in jobs {
-        let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
-            apply(&tx, &write)?;
-            tx.commit()?;
-            Ok(())
-        });
+    let mut upkeep = history::Upkeep::default();
+    loop {
+        let mut batch = match jobs.recv_timeout(history::UPKEEP_EVERY) {
+            Ok(job) => vec![job],
+            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        while batch.len() < history::BATCH_MAX
+            && let Ok(job) = jobs.try_recv()
+        {
+            batch.push(job);
+        }
+        let writes: Vec<&Write> = batch.iter().map(|(w, _)| w).collect();
+        let result = commit(&mut conn, &writes, &mut upkeep);
+        if result.is_err() && batch.len() > 1 {
+            for (write, ack) in batch {
+                let result = commit(&mut conn, &[&write], &mut upkeep);
+                if let Err(e) = &result {
+                    tracing::error!("{e}");
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(result);
+                }
+            }
+            continue;
+        }
         if let Err(e) = &result {
             tracing::error!("{e}");
         }
-        if let Some(ack) = ack {
-            let _ = ack.send(result);
+        for (_, ack) in batch {
+            if let Some(ack) = ack {
+                let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| StoreError::Batch(e.to_string())));
+            }
         }
     }
+}
+
+fn commit(conn: &mut Connection, writes: &[&Write], upkeep: &mut history::Upkeep) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    for write in writes {
+        apply(&tx, write, upkeep)?;
+    }
+    if upkeep.due() {
+        upkeep.run(&tx)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
