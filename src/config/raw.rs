@@ -34,6 +34,8 @@ pub struct RawServer {
     pub version: Option<Spanned<String>>,
     pub nsid: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,
+    pub event_retention: Option<Spanned<String>>,
+    pub event_retention_rows: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

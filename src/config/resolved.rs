@@ -11,7 +11,7 @@ use super::api::{self, ApiConfig};
 use super::error::{ConfigError, Location};
 use super::health::{self, CheckConfig, HealthConfig, RecordConfig};
 use super::limits::{self, Limit};
-use super::raw::{RawConfig, RawZone};
+use super::raw::{RawConfig, RawServer, RawZone};
 use super::zonefile::{self, SourcedRecord};
 use crate::dns::Name;
 
@@ -62,6 +62,8 @@ pub struct Config {
     /// Where overrides and sticky failover state are kept across restarts;
     /// `None` keeps them in memory only.
     pub state_dir: Option<PathBuf>,
+    /// How much event history the store keeps.
+    pub event_retention: crate::persist::history::Retention,
 }
 
 /// Listen addresses when none are given: port 53 on every address.
@@ -201,6 +203,7 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
         (None, Some(dir), Some(ctx)) => Some(ctx.dir().join(dir.get_ref())),
         _ => None,
     };
+    let event_retention = resolve_retention(server, file)?;
     let l = &raw.limits;
     let edns_udp_size = l
         .edns_udp_size
@@ -259,7 +262,31 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
         health,
         api,
         state_dir,
+        event_retention,
     })
+}
+
+/// `server.event_retention` and `server.event_retention_rows`.
+fn resolve_retention(
+    server: &RawServer,
+    file: Option<&FileCtx>,
+) -> Result<crate::persist::history::Retention, ConfigError> {
+    let age = match &server.event_retention {
+        None => limits::EVENT_RETENTION.default,
+        Some(v) => {
+            let ctx = file.expect("value from a file");
+            let key = limits::EVENT_RETENTION.key;
+            let d = parse_duration(v.get_ref()).map_err(|m| ctx.error(v, key, m))?;
+            limits::EVENT_RETENTION.check(d).map_err(|m| ctx.error(v, key, m))?
+        }
+    };
+    let rows = server
+        .event_retention_rows
+        .as_ref()
+        .map_or(Ok(limits::EVENT_RETENTION_ROWS.default), |v| {
+            checked(file, v, &limits::EVENT_RETENTION_ROWS)
+        })?;
+    Ok(crate::persist::history::Retention { age, rows })
 }
 
 fn checked(file: Option<&FileCtx>, v: &Spanned<i64>, limit: &Limit) -> Result<u64, ConfigError> {
@@ -284,6 +311,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
+        "d" => Ok(Duration::from_secs(n * 86400)),
         _ => Err(bad()),
     }
 }

@@ -355,7 +355,11 @@ mod tests {
         assert_eq!(saved.history.last_event_id, 0);
         let now = SystemTime::now();
         for id in 1..=10 {
-            let (kind, subject) = if id % 2 == 0 { ("verdict", "a") } else { ("answer", "www/A") };
+            let (kind, subject) = if id % 2 == 0 {
+                ("verdict", "a")
+            } else {
+                ("answer", "www/A")
+            };
             store.append_event(event(id, now, kind, subject));
         }
         store.put_verdict("a", "{\"up\":false}".into());
@@ -364,7 +368,10 @@ mod tests {
         flush(&store, 1000).await;
         let reader = store.event_reader().unwrap();
         let all = reader.page(&EventQuery::default(), 100, |_| true).unwrap();
-        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), (1..=10).rev().collect::<Vec<_>>());
+        assert_eq!(
+            all.iter().map(|e| e.id).collect::<Vec<_>>(),
+            (1..=10).rev().collect::<Vec<_>>()
+        );
         let query = EventQuery {
             endpoint: Some("a".into()),
             before: Some(9),
@@ -380,10 +387,16 @@ mod tests {
         assert_eq!(reader.page(&answers, 10, |_| true).unwrap().len(), 2, "answers 7 and 9");
         drop((store, reader));
         let (_, saved) = Store::open(&d).unwrap();
-        assert_eq!(saved.history.last_event_id, 1000, "the reserved mark, above the last stored id");
+        assert_eq!(
+            saved.history.last_event_id, 1000,
+            "the reserved mark, above the last stored id"
+        );
         assert_eq!(
             saved.history.verdicts,
-            vec![("b".to_string(), "{\"up\":true}".to_string()), ("c".into(), "{}".into())],
+            vec![
+                ("b".to_string(), "{\"up\":true}".to_string()),
+                ("c".into(), "{}".into())
+            ],
             "replacing all verdicts drops the endpoints no longer configured"
         );
         assert!(saved.history.alive.is_some());
@@ -416,7 +429,11 @@ mod tests {
             .iter()
             .map(|e| e.id)
             .collect();
-        assert_eq!(ids, (11..=20).rev().collect::<Vec<_>>(), "the newest 10 rows, none too old");
+        assert_eq!(
+            ids,
+            (11..=20).rev().collect::<Vec<_>>(),
+            "the newest 10 rows, none too old"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }

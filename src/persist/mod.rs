@@ -232,7 +232,12 @@ fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
         }
         for (_, ack) in batch {
             if let Some(ack) = ack {
-                let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| StoreError::Batch(e.to_string())));
+                let _ = ack.send(
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| StoreError::Batch(e.to_string())),
+                );
             }
         }
     }

@@ -8,6 +8,12 @@
 //! change between ok and failing). The last result of each check is kept
 //! aside, whatever it was, and every event is counted for metrics
 //! ([`Counts`]).
+//!
+//! With a state store the log is also the event history: every event it
+//! keeps is appended to the store under the same id, and a page that
+//! reaches below the ring is completed from the store, with the same
+//! filters. After a restart the ring starts empty and ids continue above
+//! the store's reserved mark (see [`crate::persist::history`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -19,6 +25,8 @@ use tokio::sync::{broadcast, watch};
 
 use super::views::{record_matches, timestamp};
 use crate::decide::verdict::Override;
+use crate::persist::Store;
+use crate::persist::history::{EventQuery, EventReader, ID_BLOCK, StoredEvent};
 use crate::publish::event::{AnswerText, Event, EventKind};
 
 /// The last result of one check of one endpoint.
@@ -35,11 +43,22 @@ pub struct LastCheck {
 pub struct EventLog {
     capacity: usize,
     inner: Mutex<Inner>,
+    history: Option<History>,
+}
+
+/// Where the log keeps its events beyond the ring.
+#[derive(Debug)]
+struct History {
+    store: Store,
+    reader: EventReader,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// The id of the last event kept (0 before the first, ever).
     next_id: u64,
+    /// Ids up to this are reserved in the store.
+    reserved: u64,
     ring: VecDeque<(u64, Event)>,
     /// Keyed by (endpoint, check).
     last_checks: HashMap<(String, String), LastCheck>,
@@ -127,6 +146,40 @@ impl EventLog {
         EventLog {
             capacity,
             inner: Mutex::new(Inner::default()),
+            history: None,
+        }
+    }
+
+    /// A log that keeps its events in the store too, continuing after the
+    /// ids the store has reserved.
+    pub fn with_history(capacity: usize, store: Store, last_id: u64) -> Result<EventLog, crate::persist::StoreError> {
+        let reader = store.event_reader()?;
+        let inner = Inner {
+            next_id: last_id,
+            reserved: last_id,
+            ..Inner::default()
+        };
+        Ok(EventLog {
+            capacity,
+            inner: Mutex::new(inner),
+            history: Some(History { store, reader }),
+        })
+    }
+
+    /// Reserves the next block of ids in the store when the log has used
+    /// up its reservation, so that no id is shown before it is reserved.
+    async fn reserve(&self) {
+        let Some(history) = &self.history else { return };
+        let upto = {
+            let inner = self.inner.lock().expect("event log lock");
+            if inner.next_id < inner.reserved {
+                return;
+            }
+            inner.next_id + ID_BLOCK
+        };
+        match history.store.reserve_event_ids(upto).await {
+            Ok(()) => self.inner.lock().expect("event log lock").reserved = upto,
+            Err(e) => tracing::error!("event ids not reserved; after a crash some may be given again: {e}"),
         }
     }
 
@@ -155,10 +208,18 @@ impl EventLog {
         }
         inner.next_id += 1;
         let id = inner.next_id;
+        if let Some(history) = &self.history {
+            history.store.append_event(stored(id, &event));
+        }
         if inner.ring.len() == self.capacity {
             inner.ring.pop_front();
         }
         inner.ring.push_back((id, event));
+    }
+
+    /// The number of the newest event.
+    pub fn latest(&self) -> u64 {
+        self.inner.lock().expect("event log lock").next_id
     }
 
     fn missed(&self, n: u64) {
@@ -181,21 +242,41 @@ impl EventLog {
             .cloned()
     }
 
-    /// The newest events that pass `filter`, at most `filter.limit`.
-    pub fn page(&self, filter: &Filter) -> Page {
-        let inner = self.inner.lock().expect("event log lock");
-        let mut matching = inner.ring.iter().rev().filter(|(id, event)| passes(*id, event, filter));
-        let events: Vec<EventView> = matching
-            .by_ref()
-            .take(filter.limit)
-            .map(|(id, event)| EventView::of(*id, event))
-            .collect();
-        let more = matching.next().is_some();
+    /// The newest events that pass `filter`, at most `filter.limit`: from
+    /// the ring, then, below the ring, from the store.
+    pub async fn page(&self, filter: &Filter) -> Page {
+        let (mut events, floor, latest, missed) = {
+            let inner = self.inner.lock().expect("event log lock");
+            let events: Vec<EventView> = (inner.ring.iter().rev())
+                .filter(|(id, event)| passes(*id, event, filter))
+                .take(filter.limit + 1)
+                .map(|(id, event)| EventView::of(*id, event))
+                .collect();
+            let floor = inner.ring.front().map_or(inner.next_id + 1, |(id, _)| *id);
+            (events, floor, inner.next_id, inner.missed)
+        };
+        let below_ring = filter.after.is_none_or(|a| a + 1 < floor);
+        if let (Some(history), true, true) = (&self.history, events.len() <= filter.limit, below_ring) {
+            let wanted = filter.limit + 1 - events.len();
+            let filter = Filter {
+                before: Some(filter.before.map_or(floor, |b| b.min(floor))),
+                ..filter.clone()
+            };
+            let reader = history.reader.clone();
+            let stored = tokio::task::spawn_blocking(move || stored_page(&reader, &filter, wanted)).await;
+            match stored {
+                Ok(Ok(older)) => events.extend(older),
+                Ok(Err(e)) => tracing::error!("reading the event history: {e}"),
+                Err(e) => tracing::error!("reading the event history: {e}"),
+            }
+        }
+        let more = events.len() > filter.limit;
+        events.truncate(filter.limit);
         Page {
             next_before: events.last().filter(|_| more).map(|e| e.id),
             events,
-            latest: inner.next_id,
-            missed: inner.missed,
+            latest,
+            missed,
         }
     }
 }
@@ -227,6 +308,57 @@ impl Counts {
             _ => {}
         }
     }
+}
+
+/// An event as the store keeps it.
+fn stored(id: u64, event: &Event) -> StoredEvent {
+    let subject = match &event.kind {
+        EventKind::Answer { record, .. } => Some(record.clone()),
+        EventKind::Check { endpoint, .. }
+        | EventKind::Verdict { endpoint, .. }
+        | EventKind::Certificate { endpoint, .. }
+        | EventKind::Override { endpoint, .. } => Some(endpoint.clone()),
+        EventKind::Breaker { .. } | EventKind::Watchdog { .. } => None,
+    };
+    StoredEvent {
+        id,
+        at: event.at,
+        kind: kind_name(&event.kind).to_string(),
+        subject,
+        json: serde_json::to_string(event).expect("an event encodes"),
+    }
+}
+
+/// Up to `wanted` stored events that pass `filter`, newest first.
+fn stored_page(
+    reader: &EventReader,
+    filter: &Filter,
+    wanted: usize,
+) -> Result<Vec<EventView>, crate::persist::StoreError> {
+    let query = EventQuery {
+        before: filter.before,
+        after: filter.after,
+        since: filter.since,
+        kind: filter.kind.clone(),
+        endpoint: filter.endpoint.clone(),
+        answers_only: filter.record.is_some(),
+    };
+    let mut views = Vec::new();
+    reader.page(&query, wanted, |row| {
+        let event: Event = match serde_json::from_str(&row.json) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(id = row.id, "a stored event is unreadable, skipped: {e}");
+                return false;
+            }
+        };
+        let pass = passes(row.id, &event, filter);
+        if pass {
+            views.push(EventView::of(row.id, &event));
+        }
+        pass
+    })?;
+    Ok(views)
 }
 
 fn passes(id: u64, event: &Event, filter: &Filter) -> bool {
@@ -275,7 +407,10 @@ pub async fn follow(log: Arc<EventLog>, mut events: broadcast::Receiver<Event>, 
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Ok(event) => log.record(event),
+                Ok(event) => {
+                    log.reserve().await;
+                    log.record(event);
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "the API's event log fell behind; some events are not in /v1/events");
                     log.missed(n);
