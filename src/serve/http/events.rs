@@ -609,40 +609,42 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keeps_check_results_only_when_they_change_but_remembers_the_last() {
+    #[tokio::test]
+    async fn keeps_check_results_only_when_they_change_but_remembers_the_last() {
         let log = EventLog::new(100);
         for ok in [true, true, false, false, true] {
             log.record(check("a", ok));
         }
-        let page = log.page(&all(10));
+        let page = log.page(&all(10)).await;
         assert_eq!(page.events.len(), 3);
         assert_eq!(page.latest, 3);
         assert!(log.last_check("a", "web").unwrap().ok);
         assert!(log.last_check("a", "other").is_none());
     }
 
-    #[test]
-    fn pages_newest_first_and_drops_the_oldest_beyond_capacity() {
+    #[tokio::test]
+    async fn pages_newest_first_and_drops_the_oldest_beyond_capacity() {
         let log = EventLog::new(5);
         for i in 0..8 {
             log.record(verdict("a", i % 2 == 0));
         }
-        let first = log.page(&all(3));
+        let first = log.page(&all(3)).await;
         let ids: Vec<u64> = first.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [8, 7, 6]);
         assert_eq!(first.next_before, Some(6));
-        let second = log.page(&Filter {
-            before: first.next_before,
-            ..all(3)
-        });
+        let second = log
+            .page(&Filter {
+                before: first.next_before,
+                ..all(3)
+            })
+            .await;
         let ids: Vec<u64> = second.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [5, 4]);
         assert_eq!(second.next_before, None);
     }
 
-    #[test]
-    fn every_kind_is_counted_and_a_breaker_event_is_found_by_its_endpoints() {
+    #[tokio::test]
+    async fn every_kind_is_counted_and_a_breaker_event_is_found_by_its_endpoints() {
         let log = EventLog::new(100);
         log.record(check("a", true));
         log.record(check("a", true));
@@ -659,34 +661,91 @@ mod tests {
         let counts = log.counts();
         assert_eq!(counts.kinds, [2, 0, 0, 0, 0, 1, 0]);
         assert_eq!(counts.checks[&("a".to_string(), "web".to_string())].ok, 2);
-        let page = log.page(&Filter {
-            endpoint: Some("b".into()),
-            ..all(10)
-        });
+        let page = log
+            .page(&Filter {
+                endpoint: Some("b".into()),
+                ..all(10)
+            })
+            .await;
         assert_eq!(page.events.len(), 1);
         assert_eq!(serde_json::to_value(&page.events[0]).unwrap()["kind"], "breaker");
     }
 
-    #[test]
-    fn filters_by_endpoint_kind_and_after() {
+    #[tokio::test]
+    async fn filters_by_endpoint_kind_and_after() {
         let log = EventLog::new(100);
         log.record(verdict("a", false));
         log.record(verdict("b", false));
         log.record(check("a", true));
-        let by_endpoint = log.page(&Filter {
-            endpoint: Some("a".into()),
-            ..all(10)
-        });
+        let by_endpoint = log
+            .page(&Filter {
+                endpoint: Some("a".into()),
+                ..all(10)
+            })
+            .await;
         assert_eq!(by_endpoint.events.len(), 2);
-        let by_kind = log.page(&Filter {
-            kind: Some("verdict".into()),
-            after: Some(1),
-            ..all(10)
-        });
+        let by_kind = log
+            .page(&Filter {
+                kind: Some("verdict".into()),
+                after: Some(1),
+                ..all(10)
+            })
+            .await;
         assert_eq!(by_kind.events.len(), 1);
         assert_eq!(by_kind.events[0].id, 2);
         let json = serde_json::to_value(&by_kind.events[0]).unwrap();
         assert_eq!(json["kind"], "verdict");
         assert_eq!(json["endpoint"], "b");
+    }
+
+    #[tokio::test]
+    async fn pages_reach_into_the_store_below_the_ring_and_ids_continue_after_a_restart() {
+        let dir = std::env::temp_dir().join(format!("lifeline-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (store, saved) = Store::open(&dir).unwrap();
+        let log = Arc::new(EventLog::with_history(5, store.clone(), saved.history.last_event_id).unwrap());
+        for i in 0..12 {
+            log.reserve().await;
+            log.record(verdict(if i % 3 == 0 { "b" } else { "a" }, i % 2 == 0));
+        }
+        // An acknowledged write commits after everything queued before it.
+        store.reserve_event_ids(ID_BLOCK).await.unwrap();
+        let ids = |page: &Page| page.events.iter().map(|e| e.id).collect::<Vec<u64>>();
+        let first = log.page(&all(4)).await;
+        assert_eq!(ids(&first), [12, 11, 10, 9]);
+        let second = log
+            .page(&Filter {
+                before: first.next_before,
+                ..all(4)
+            })
+            .await;
+        assert_eq!(ids(&second), [8, 7, 6, 5], "8 is in the ring, 7 and below in the store");
+        let of_b = log
+            .page(&Filter {
+                endpoint: Some("b".into()),
+                ..all(10)
+            })
+            .await;
+        assert_eq!(ids(&of_b), [10, 7, 4, 1]);
+        let of_b_after = log
+            .page(&Filter {
+                endpoint: Some("b".into()),
+                after: Some(4),
+                ..all(10)
+            })
+            .await;
+        assert_eq!(ids(&of_b_after), [10, 7]);
+        drop((log, store));
+
+        let (store, saved) = Store::open(&dir).unwrap();
+        let log = EventLog::with_history(5, store, saved.history.last_event_id).unwrap();
+        let restarted = log.page(&all(3)).await;
+        assert_eq!(ids(&restarted), [12, 11, 10], "the history is served after a restart");
+        assert_eq!(restarted.next_before, Some(10));
+        assert_eq!(serde_json::to_value(&restarted.events[0]).unwrap()["kind"], "verdict");
+        log.reserve().await;
+        log.record(verdict("a", true));
+        assert!(log.latest() > 12, "ids continue above every id handed out before");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
