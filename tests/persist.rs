@@ -390,7 +390,7 @@ fn a_thousand_acknowledged_writes_survive_kill_9_at_random_moments() {
     }
     assert!(rounds >= 3, "the writes spanned several kills ({rounds})");
     // Only the last milliseconds before each kill may be missing.
-    let overrides = kept.values().filter(|m| m.contains("crash test")).count();
+    let overrides = kept.values().filter(|m| m.contains(" set to ")).count();
     eprintln!("{WRITES} writes, {rounds} kills, {overrides} override events kept");
     assert!(
         overrides >= WRITES / 2,
@@ -440,4 +440,160 @@ fn check_history(
     }
     *kept_before = kept;
     latest
+}
+
+/// A record whose tier-1 endpoint `a` has one exec check that takes
+/// `SLOW` seconds and passes while `flag` exists; `b` (tier 2) has no
+/// checks. `interval` tells one definition of the check from another.
+fn verdict_config(flag: &std::path::Path, interval: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["127.0.0.1:0"]
+udp_threads = 1
+[[zone]]
+origin = "p.test"
+file = "p.test.zone"
+[check.slow]
+kind = "exec"
+command = "/bin/sh"
+args = ["-c", "sleep {SLOW}; test -e {}"]
+interval = "{interval}"
+timeout = "{}s"
+rise = 1
+fall = 1
+[[record]]
+name = "www.p.test"
+type = "A"
+ttl = 5
+endpoint = [
+  {{ name = "a", address = "127.0.0.2", priority = 1, checks = ["slow"] }},
+  {{ name = "b", address = "127.0.0.3", priority = 2 }},
+]
+"#,
+        flag.display(),
+        SLOW + 2
+    )
+}
+
+/// Seconds the slow check takes: the first answers after a start come
+/// before its first result (its first run is due within its first
+/// interval, the result `SLOW` seconds later).
+const SLOW: u64 = 4;
+
+fn start_verdicts(state: &TempDir, interval: &str) -> Lifeline {
+    Lifeline::with_config_args(
+        &verdict_config(&state.0.join("up"), interval),
+        &[("p.test.zone", ZONE)],
+        &["--api", "127.0.0.1:0", "--state-dir", state.0.to_str().unwrap()],
+        &[("LIFELINE_API_TOKEN", TOKEN)],
+    )
+}
+
+/// The kept verdict of `endpoint`, read from the store file.
+fn kept_verdict(state: &TempDir, endpoint: &str) -> Option<String> {
+    let conn = rusqlite::Connection::open(state.0.join("lifeline.db")).ok()?;
+    conn.query_row("SELECT state FROM verdicts WHERE endpoint = ?1", [endpoint], |r| {
+        r.get(0)
+    })
+    .ok()
+}
+
+#[test]
+fn a_down_verdict_survives_kill_9_unless_its_check_changed() {
+    let state = TempDir::new();
+    let server = start_verdicts(&state, "8s");
+    assert_eq!(answer(&server), ["127.0.0.2"], "a starts up (initial)");
+    assert!(
+        poll_until(Duration::from_secs(30), || answer(&server) == ["127.0.0.3"]),
+        "a's check fails: b answers"
+    );
+    assert!(
+        poll_until(Duration::from_secs(5), || kept_verdict(&state, "a")
+            .is_some_and(|v| v.contains("\"up\":false"))),
+        "a's verdict is written: {:?}",
+        kept_verdict(&state, "a")
+    );
+    kill9(&server);
+    drop(server);
+
+    // Same check: the first answers come before its first result, from
+    // the kept verdict; starting from `initial` would answer a.
+    let server = start_verdicts(&state, "8s");
+    assert_eq!(answer(&server), ["127.0.0.3"], "a is still down from the first answer");
+    let verdict = common::api::get(server.api.unwrap(), "/v1/endpoints/a").json();
+    assert_eq!(verdict["up"], false, "{verdict}");
+    let events = common::api::get(server.api.unwrap(), "/v1/events?endpoint=a&kind=verdict").json();
+    let restart_flaps = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["up"] == true)
+        .count();
+    assert_eq!(restart_flaps, 0, "no verdict flapped up: {events}");
+    kill9(&server);
+    drop(server);
+
+    // Another interval is another check: it starts afresh, from `initial`.
+    let server = start_verdicts(&state, "9s");
+    assert_eq!(
+        answer(&server),
+        ["127.0.0.2"],
+        "a verdict of a changed check is not restored"
+    );
+}
+
+#[test]
+fn events_survive_kill_9_with_their_ids_and_filters() {
+    let state = TempDir::new();
+    let server = start(&state, "auto");
+    let api = server.api.unwrap();
+    for endpoint in ["a", "b", "a"] {
+        assert!((200..300).contains(&drain(&server, endpoint)));
+        let cleared = delete(api, &format!("/v1/overrides/{endpoint}"), Some(TOKEN));
+        assert!((200..300).contains(&cleared.status));
+    }
+    let before = all_events(api);
+    let latest = before[0].0;
+    assert!(before.len() >= 6, "{before:?}");
+    // Events are written a few milliseconds after they happen: wait for
+    // them to be in the file before the kill.
+    let stored_max = || {
+        let conn = rusqlite::Connection::open(state.0.join("lifeline.db")).ok()?;
+        conn.query_row("SELECT max(id) FROM events", [], |r| r.get::<_, Option<i64>>(0))
+            .ok()
+            .flatten()
+    };
+    assert!(poll_until(Duration::from_secs(5), || stored_max() == Some(latest as i64)));
+    kill9(&server);
+    drop(server);
+
+    let server = start(&state, "auto");
+    let api = server.api.unwrap();
+    assert_eq!(all_events(api), before, "the same events under the same ids");
+    let of_a = common::api::get(api, "/v1/events?endpoint=a&kind=override&limit=2").json();
+    let ids: Vec<u64> = of_a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let older = common::api::get(
+        api,
+        &format!("/v1/events?endpoint=a&kind=override&before={}", of_a["next_before"]),
+    )
+    .json();
+    let a_overrides = older["events"].as_array().unwrap();
+    assert_eq!(a_overrides.len(), 2, "four override events of a in all: {older}");
+    assert!(
+        a_overrides
+            .iter()
+            .all(|e| e["endpoint"] == "a" && e["kind"] == "override")
+    );
+    assert!((200..300).contains(&drain(&server, "c")));
+    let newest = common::api::get(api, "/v1/events?limit=1&kind=override").json();
+    assert!(
+        newest["events"][0]["id"].as_u64().unwrap() > latest,
+        "a new event gets a new id: {newest}"
+    );
 }
