@@ -36,7 +36,9 @@
 //! [`Event`](publish::event::Event).
 //!
 //! **persist** ([`persist`]): operator overrides and sticky failover state
-//! in an SQLite file, durable before they are acknowledged.
+//! in an SQLite file, durable before they are acknowledged; each endpoint's
+//! last verdict, resumed on start, and the event history, written in
+//! batches and pruned to a retention.
 //!
 //! **serve** ([`serve`]): the DNS server reads the current snapshot without
 //! locks. UDP runs on one thread per core with batched
