@@ -464,6 +464,27 @@ records = [
     }
 
     #[test]
+    fn event_retention_takes_days_and_is_checked_where_it_is_written() {
+        let c = load_text(ZONE).unwrap();
+        assert_eq!(c.event_retention.age, Duration::from_secs(7 * 86400));
+        assert_eq!(c.event_retention.rows, 1_000_000);
+        let c = load_text(&format!(
+            "[server]\nevent_retention = \"30d\"\nevent_retention_rows = 5000\n{ZONE}"
+        ))
+        .unwrap();
+        assert_eq!(c.event_retention.age, Duration::from_secs(30 * 86400));
+        assert_eq!(c.event_retention.rows, 5000);
+        for (line, key) in [
+            ("event_retention = \"10s\"", "server.event_retention"),
+            ("event_retention = \"a week\"", "server.event_retention"),
+            ("event_retention_rows = 10", "server.event_retention_rows"),
+        ] {
+            let err = load_text(&format!("[server]\n{line}\n{ZONE}")).unwrap_err().to_string();
+            assert!(err.starts_with("test.toml:2:") && err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
     fn bad_listen_address_is_located() {
         let err = load_text(&format!("[server]\nlisten = [\"127.0.0.1\"]\n{ZONE}"))
             .unwrap_err()
