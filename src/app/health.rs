@@ -1150,6 +1150,9 @@ fn restore_verdicts(
             verdict_changed(state, &change, events, changed);
         }
     }
+    // Failures from before the restart are not a burst of new ones: the
+    // breaker starts closed and does not count them.
+    let _ = state.guard.release(&state.verdicts, now);
     tracing::info!(endpoints = restored, "verdicts restored");
 }
 
