@@ -29,8 +29,9 @@
 //! traffic as usual.
 //!
 //! **The startup grace.** An endpoint that starts down (`initial = "down"`)
-//! is down only for want of results
-//! until its checks decide. Within `startup_grace` of the start such an
+//! is down only for want of results until its checks decide (a verdict
+//! resumed down from the store is not: its checks decided before the
+//! restart). Within `startup_grace` of the start such an
 //! endpoint is reported as pending, and answer sets do not fail over from
 //! its tier to a worse one on its account (see
 //! [`super::answer_set::Rule::StartupGrace`]). After the grace its initial
