@@ -112,8 +112,8 @@ pub struct EndpointSpec {
     pub combine: Combine,
     /// How many locations with fresh evidence must say up.
     pub quorum: u16,
-    /// The verdict until there is evidence (the store's last verdict goes
-    /// here on start).
+    /// The verdict until there is evidence (evidence kept by the store
+    /// across a restart counts: see [`Verdicts::restore`]).
     pub initial_up: bool,
     pub damping: Option<Damping>,
     /// The endpoint's failure group: endpoints that are expected to fail
