@@ -816,8 +816,9 @@ fn override_mode(admin: Override) -> &'static str {
 }
 
 /// Applies restored state: verdicts (see [`super::kept`]), overrides by
-/// endpoint name (expired ones are dropped), sticky tiers by record name. Timestamps of the old process's
-/// clock (`healthy_since`) do not carry over: a failback hold restarts.
+/// endpoint name (expired ones are dropped), sticky tiers by record name.
+/// Timestamps of the old process's clock (`healthy_since`) do not carry
+/// over: a failback hold restarts.
 fn restore(state: &mut State, saved: Saved, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
     restore_verdicts(state, &saved.history, events, changed);
     let now = SystemTime::now();

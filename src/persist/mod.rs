@@ -196,10 +196,11 @@ fn apply(conn: &Connection, write: &Write, upkeep: &mut history::Upkeep) -> Resu
     Ok(())
 }
 
-/// Runs the writes that have queued up in one committed transaction (with
-/// the history's upkeep when it is due), and acknowledges each after the
-/// commit. If the batch fails, each write is retried on its own, so that
-/// one bad write fails alone.
+/// Runs the writes that have queued up in one committed transaction, then
+/// the history's upkeep when it is due (in its own transaction: a failed
+/// prune costs no write), and acknowledges each write after its commit. If
+/// the batch fails, each write is retried on its own, so that one bad
+/// write fails alone.
 fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
     let mut upkeep = history::Upkeep::default();
     loop {
@@ -215,6 +216,15 @@ fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
         }
         let writes: Vec<&Write> = batch.iter().map(|(w, _)| w).collect();
         let result = commit(&mut conn, &writes, &mut upkeep);
+        if upkeep.due() {
+            let kept = conn.transaction().and_then(|tx| {
+                upkeep.run(&tx)?;
+                tx.commit()
+            });
+            if let Err(e) = kept {
+                tracing::error!("state store upkeep: {e}");
+            }
+        }
         if result.is_err() && batch.len() > 1 {
             for (write, ack) in batch {
                 let result = commit(&mut conn, &[&write], &mut upkeep);
@@ -247,9 +257,6 @@ fn commit(conn: &mut Connection, writes: &[&Write], upkeep: &mut history::Upkeep
     let tx = conn.transaction()?;
     for write in writes {
         apply(&tx, write, upkeep)?;
-    }
-    if upkeep.due() {
-        upkeep.run(&tx)?;
     }
     tx.commit()?;
     Ok(())
