@@ -404,6 +404,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_burst_of_events_is_committed_in_a_few_transactions_not_one_each() {
+        let d = dir("burst");
+        let (store, _) = Store::open(&d).unwrap();
+        flush(&store, 1000).await;
+        let before = store.commits();
+        for id in 1..=2000 {
+            store.append_event(event(id, SystemTime::now(), "check", "a"));
+        }
+        flush(&store, 3000).await;
+        let commits = store.commits() - before;
+        assert!(commits <= 20, "{commits} commits for 2000 events");
+        let stored = store
+            .event_reader()
+            .unwrap()
+            .page(&EventQuery::default(), 5000, |_| true)
+            .unwrap();
+        assert_eq!(stored.len(), 2000);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[tokio::test]
     async fn the_writer_prunes_events_beyond_the_retention() {
         let d = dir("prune");
         let (store, _) = Store::open(&d).unwrap();

@@ -12,7 +12,8 @@
 pub mod history;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -71,6 +72,8 @@ type Job = (Write, Option<oneshot::Sender<Result<(), StoreError>>>);
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
+    /// Transactions the writer has committed.
+    commits: Arc<AtomicU64>,
 }
 
 fn seconds(t: SystemTime) -> i64 {
@@ -107,14 +110,16 @@ impl Store {
         let conn = open(&path)?;
         let saved = read(&conn)?;
         let (jobs, rx) = mpsc::channel::<Job>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counted = commits.clone();
         std::thread::Builder::new()
             .name("lifeline-store".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || writer(conn, rx, &counted))
             .map_err(|e| StoreError::Open {
                 path: path.clone(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
-        Ok((Store { jobs, path }, saved))
+        Ok((Store { jobs, path, commits }, saved))
     }
 
     /// Records an override; returns once it is durable.
@@ -130,6 +135,11 @@ impl Store {
     /// Records a record's sticky state; not waited for.
     pub fn put_sticky(&self, record: &str, state_json: String) {
         let _ = self.jobs.send((Write::Sticky(record.to_string(), state_json), None));
+    }
+
+    /// How many transactions the writer has committed (batches of writes).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     async fn acked(&self, write: Write) -> Result<(), StoreError> {
@@ -201,7 +211,7 @@ fn apply(conn: &Connection, write: &Write, upkeep: &mut history::Upkeep) -> Resu
 /// prune costs no write), and acknowledges each write after its commit. If
 /// the batch fails, each write is retried on its own, so that one bad
 /// write fails alone.
-fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: &AtomicU64) {
     let mut upkeep = history::Upkeep::default();
     loop {
         let mut batch = match jobs.recv_timeout(history::UPKEEP_EVERY) {
@@ -216,6 +226,7 @@ fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
         }
         let writes: Vec<&Write> = batch.iter().map(|(w, _)| w).collect();
         let result = commit(&mut conn, &writes, &mut upkeep);
+        commits.fetch_add(1, Ordering::Relaxed);
         if upkeep.due() {
             let kept = conn.transaction().and_then(|tx| {
                 upkeep.run(&tx)?;
