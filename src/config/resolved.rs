@@ -302,7 +302,7 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 
 /// "500ms", "10s", "2m", "1h".
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"10s\", \"2m\" or \"1h\"");
+    let bad = || format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"10s\", \"2m\", \"1h\" or \"7d\"");
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| bad())?;
