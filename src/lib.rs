@@ -36,8 +36,10 @@
 //! [`Event`](publish::event::Event).
 //!
 //! **persist** ([`persist`]): operator overrides and sticky failover state
-//! in an SQLite file, durable before they are acknowledged; webhook
-//! deliveries not yet made.
+//! in an SQLite file, durable before they are acknowledged; each endpoint's
+//! last verdict, resumed on start, and the event history, written in
+//! batches and pruned to a retention;
+//! webhook deliveries not yet made.
 //!
 //! **notify** ([`notify`]): events POSTed to `[[webhook]]` URLs as signed
 //! JSON, per-record lanes in order, retried with backoff, queued in the

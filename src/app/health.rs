@@ -221,6 +221,9 @@ struct State {
     store: Option<Store>,
     /// Operator overrides: notes, expiries, scheduled ones.
     operator: operator::Operator,
+    /// Endpoints whose threshold machines changed since they were last
+    /// written to the store.
+    unsaved: BTreeSet<EndpointId>,
 }
 
 /// The parts of a scheduler that outlive it: the checkers' clients, the
@@ -553,6 +556,7 @@ impl Health {
             expiring: Default::default(),
             store,
             operator: operator::Operator::default(),
+            unsaved: BTreeSet::new(),
         };
         let task = tokio::spawn(run(state, rx, command_rx, snapshot, events.clone(), shutdown));
         Ok(Health {
@@ -711,6 +715,9 @@ async fn run(
             command = commands.recv() => match command {
                 Some(Command::Reload { wiring, build, reply }) => {
                     let result = reload(&mut state, *wiring, build, &snapshot, &events);
+                    if result.is_ok() {
+                        save_verdicts(&mut state, true);
+                    }
                     // Answers computed from state the reload does not know
                     // of (TTLs lowered ahead of scheduled drains) come back.
                     changed.extend(0..state.current.len());
@@ -728,6 +735,7 @@ async fn run(
                     operator::tick(&mut state, &events, &mut changed).await;
                     // Published before the caller goes on to serve.
                     publish(&mut state, &changed, &snapshot, &events);
+                    save_verdicts(&mut state, true);
                     changed.clear();
                     let _ = reply.send(());
                 }
@@ -759,6 +767,9 @@ async fn run(
             cached = None;
         }
         publish(&mut state, &changed, &snapshot, &events);
+        if !state.unsaved.is_empty() {
+            save_verdicts(&mut state, false);
+        }
     }
 }
 
@@ -876,10 +887,12 @@ fn override_mode(admin: Override) -> &'static str {
     }
 }
 
-/// Applies restored state: overrides by endpoint name (expired ones are
-/// dropped), sticky tiers by record name. Timestamps of the old process's
-/// clock (`healthy_since`) do not carry over: a failback hold restarts.
+/// Applies restored state: verdicts (see [`super::kept`]), overrides by
+/// endpoint name (expired ones are dropped), sticky tiers by record name.
+/// Timestamps of the old process's clock (`healthy_since`) do not carry
+/// over: a failback hold restarts.
 fn restore(state: &mut State, saved: Saved, events: &broadcast::Sender<Event>, changed: &mut BTreeSet<usize>) {
+    restore_verdicts(state, &saved.history, events, changed);
     let expired = operator::restore(state, saved.overrides, events, changed);
     if let (false, Some(store)) = (expired.is_empty(), &state.store) {
         let store = store.clone();
@@ -1108,10 +1121,85 @@ fn observe(
             ok: result.ok,
             at,
         };
+        let machine_before = machine_up(&state.verdicts, &outcome);
         if let Some(change) = state.verdicts.observe(&outcome) {
+            verdict_changed(state, &change, events, changed);
+            state.unsaved.insert(sub.endpoint);
+        }
+        if machine_up(&state.verdicts, &outcome) != machine_before {
+            state.unsaved.insert(sub.endpoint);
+        }
+    }
+}
+
+/// The state of the threshold machine an outcome feeds, if it has one yet.
+fn machine_up(verdicts: &Verdicts, outcome: &Outcome) -> Option<bool> {
+    let verdict = verdicts.verdict(outcome.endpoint)?;
+    let evidence = verdict.evidence.iter().find(|e| e.check == outcome.check)?;
+    evidence.at(outcome.location).map(|l| l.up)
+}
+
+/// Writes the verdicts of endpoints whose machines changed (or, with
+/// `all`, of every endpoint, replacing those of endpoints no longer
+/// configured) to the store; not waited for.
+fn save_verdicts(state: &mut State, all: bool) {
+    let unsaved = std::mem::take(&mut state.unsaved);
+    let Some(store) = &state.store else { return };
+    let (now, wall) = (state.now(), SystemTime::now());
+    let encode = |e: EndpointId| {
+        let spec = state.verdicts.spec(e)?;
+        let verdict = state.verdicts.verdict(e)?;
+        Some((spec.name.clone(), super::kept::encode(spec, verdict, now, wall)))
+    };
+    if all {
+        let every = (0..state.wiring.endpoint_names.len() as u32).map(EndpointId);
+        store.put_all_verdicts(every.filter_map(encode).collect());
+    } else {
+        for (name, json) in unsaved.into_iter().filter_map(encode) {
+            store.put_verdict(&name, json);
+        }
+    }
+}
+
+/// Resumes endpoints from the verdicts the store kept, if the previous
+/// server was alive recently enough (see [`super::kept`]).
+fn restore_verdicts(
+    state: &mut State,
+    kept: &crate::persist::history::Kept,
+    events: &broadcast::Sender<Event>,
+    changed: &mut BTreeSet<usize>,
+) {
+    if !super::kept::recent(kept.alive, SystemTime::now()) {
+        if !kept.verdicts.is_empty() {
+            tracing::info!("the stored verdicts are too old to trust; endpoints start from their initial state");
+        }
+        return;
+    }
+    let now = state.now();
+    let mut restored = 0;
+    for (name, json) in &kept.verdicts {
+        let Some(e) = state.wiring.endpoint_names.iter().position(|n| n == name) else {
+            continue;
+        };
+        let id = EndpointId(e as u32);
+        let Some(spec) = state.verdicts.spec(id) else { continue };
+        let machines = match super::kept::machines(spec, json) {
+            Ok(machines) if !machines.is_empty() => machines,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(endpoint = %name, "stored verdict unreadable, ignored: {e}");
+                continue;
+            }
+        };
+        restored += 1;
+        if let Some(change) = state.verdicts.restore(id, &machines, now) {
             verdict_changed(state, &change, events, changed);
         }
     }
+    // Failures from before the restart are not a burst of new ones: the
+    // breaker starts closed and does not count them.
+    let _ = state.guard.release(&state.verdicts, now);
+    tracing::info!(endpoints = restored, "verdicts restored");
 }
 
 fn verdict_changed(

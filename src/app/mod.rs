@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod demo;
 pub mod health;
+mod kept;
 pub mod logging;
 pub mod plan;
 
@@ -121,6 +122,8 @@ pub struct Server {
     health: Arc<health::Health>,
     /// Each webhook's counters, for metrics.
     webhooks: Vec<Arc<notify::WebhookStats>>,
+    /// The state store, if there is one (reload sets its retention).
+    store: Option<crate::persist::Store>,
 }
 
 impl Server {
@@ -145,12 +148,27 @@ impl Server {
             Some(dir) => {
                 let (store, saved) = crate::persist::Store::open(dir)?;
                 tracing::info!(dir = %dir.display(), overrides = saved.overrides.len(), sticky = saved.sticky.len(), "state store opened");
+                store.set_retention(config.event_retention);
                 (Some(store), saved)
             }
             None => (None, crate::persist::Saved::default()),
         };
         let pending = std::mem::take(&mut saved.deliveries);
         let notify_store = store.clone();
+        let event_log = Arc::new(match &store {
+            Some(store) => http::EventLog::with_history(
+                config::limits::API_EVENTS_KEPT,
+                config::limits::API_CHECK_HISTORY,
+                http::STREAM_BUFFER,
+                store.clone(),
+                saved.history.last_event_id,
+            )?,
+            None => http::EventLog::new(
+                config::limits::API_EVENTS_KEPT,
+                config::limits::API_CHECK_HISTORY,
+                http::STREAM_BUFFER,
+            ),
+        });
         let (health, webhooks) = {
             let _guard = runtime.enter();
             let health = health::Health::start(
@@ -158,7 +176,7 @@ impl Server {
                 tokio::time::Instant::now(),
                 snapshot.clone(),
                 shutdown_rx.clone(),
-                store,
+                store.clone(),
             )?;
             let events = health.subscribe();
             let webhooks = notify::start(
@@ -173,7 +191,7 @@ impl Server {
         // What was saved is in force before the first query is answered.
         runtime.block_on(health.restore(saved));
         let health = Arc::new(health);
-        let api_events = health.subscribe();
+        runtime.spawn(http::follow(event_log.clone(), health.subscribe(), shutdown_rx.clone()));
         let mut server = Server {
             sources,
             snapshot,
@@ -187,6 +205,7 @@ impl Server {
             api: None,
             health,
             webhooks,
+            store,
         };
         for (i, &addr) in config.listen.iter().enumerate() {
             let (sockets, listener, bound) = server.bind_pair(addr, config.udp_threads)?;
@@ -209,7 +228,7 @@ impl Server {
             ));
             server.addrs.push(bound);
         }
-        server.api = server.start_api(&config.api, api_events, shutdown_rx)?;
+        server.api = server.start_api(&config.api, event_log, shutdown_rx)?;
         Ok(server)
     }
 
@@ -218,7 +237,7 @@ impl Server {
     fn start_api(
         &self,
         config: &config::ApiConfig,
-        events: tokio::sync::broadcast::Receiver<crate::publish::event::Event>,
+        log: Arc<http::EventLog>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Option<SocketAddr>> {
         let Some(listen) = config.listen else { return Ok(None) };
@@ -230,7 +249,7 @@ impl Server {
                 let reloader = reloader.clone();
                 Box::pin(async move { reloader.reload().await })
             }),
-            events,
+            log,
             token: config.token.clone(),
             auth: config.auth,
             udp: self.udp_live.clone(),
@@ -256,6 +275,7 @@ impl Server {
             snapshot: self.snapshot.clone(),
             addrs: self.addrs.clone(),
             health: self.health.clone(),
+            store: self.store.clone(),
         }
     }
 
@@ -362,6 +382,7 @@ struct Reloader {
     snapshot: SharedSnapshot,
     addrs: Vec<SocketAddr>,
     health: Arc<health::Health>,
+    store: Option<crate::persist::Store>,
 }
 
 impl Reloader {
@@ -373,8 +394,12 @@ impl Reloader {
         let mut config = tokio::task::spawn_blocking(move || config::load(&sources)).await??;
         let wiring = health::Wiring::new(&config)?;
         let listen_changed = config.listen.iter().any(|a| a.port() != 0 && !self.addrs.contains(a));
+        let retention = config.event_retention;
         let build: health::Build = Box::new(move |answers| Ok(publish::build_snapshot(&mut config, answers)?));
         self.health.reload(wiring, build).await?;
+        if let Some(store) = &self.store {
+            store.set_retention(retention);
+        }
         release_freed_memory();
         let current = self.snapshot.load();
         let serials: Vec<String> = current

@@ -462,3 +462,29 @@ pub const WEBHOOK_SECRET_LEN: Limit = Limit {
     max: 4096,
     why: "at least 128 bits, RFC 2104 §3; e.g. `openssl rand -hex 32`",
 };
+/// How long the event history is kept (`server.event_retention`): a week
+/// covers the incident reviews of the week after; 10 years bounds it.
+pub const EVENT_RETENTION: DurationLimit = DurationLimit {
+    key: "server.event_retention",
+    default: Duration::from_secs(7 * 86400),
+    min: Duration::from_secs(60),
+    max: Duration::from_secs(3650 * 86400),
+    why: "a minute to ten years",
+};
+
+/// Most events the history keeps (`server.event_retention_rows`): at
+/// roughly 400 bytes each, a million rows is about 400 MB on disk.
+pub const EVENT_RETENTION_ROWS: Limit = Limit {
+    key: "server.event_retention_rows",
+    default: 1_000_000,
+    min: 1000,
+    max: 100_000_000,
+    why: "bounds the store's size on disk",
+};
+
+/// Verdicts kept in the store are restored on start only if the previous
+/// server was alive this recently. After a restart or a reboot the world
+/// is much as it was; after a longer outage the endpoints may have changed
+/// meanwhile, and starting from the configured initial state is what a new
+/// deployment would do.
+pub const VERDICT_RESTORE_WITHIN: Duration = Duration::from_secs(3600);

@@ -37,6 +37,8 @@ pub struct RawServer {
     pub nsid: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,
     pub log_format: Option<Spanned<String>>,
+    pub event_retention: Option<Spanned<String>>,
+    pub event_retention_rows: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,7 +11,7 @@ use super::api::{self, ApiConfig};
 use super::error::{ConfigError, Location};
 use super::health::{self, CheckConfig, HealthConfig, RecordConfig};
 use super::limits::{self, Limit};
-use super::raw::{RawConfig, RawZone};
+use super::raw::{RawConfig, RawServer, RawZone};
 use super::zonefile::{self, SourcedRecord};
 use crate::dns::Name;
 
@@ -64,6 +64,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// `[[webhook]]`, in file order.
     pub webhooks: Vec<super::WebhookConfig>,
+    /// How much event history the store keeps.
+    pub event_retention: crate::persist::history::Retention,
 }
 
 /// Listen addresses when none are given: port 53 on every address.
@@ -207,6 +209,7 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
     if let (Some(format), Some(ctx)) = (&server.log_format, file) {
         super::log_format::LogFormat::parse(format.get_ref()).map_err(|m| ctx.error(format, "server.log_format", m))?;
     }
+    let event_retention = resolve_retention(server, file)?;
     let l = &raw.limits;
     let edns_udp_size = l
         .edns_udp_size
@@ -267,7 +270,31 @@ fn resolve(raw: RawConfig, file: Option<&FileCtx>, sources: &Sources) -> Result<
         api,
         state_dir,
         webhooks,
+        event_retention,
     })
+}
+
+/// `server.event_retention` and `server.event_retention_rows`.
+fn resolve_retention(
+    server: &RawServer,
+    file: Option<&FileCtx>,
+) -> Result<crate::persist::history::Retention, ConfigError> {
+    let age = match &server.event_retention {
+        None => limits::EVENT_RETENTION.default,
+        Some(v) => {
+            let ctx = file.expect("value from a file");
+            let key = limits::EVENT_RETENTION.key;
+            let d = parse_duration(v.get_ref()).map_err(|m| ctx.error(v, key, m))?;
+            limits::EVENT_RETENTION.check(d).map_err(|m| ctx.error(v, key, m))?
+        }
+    };
+    let rows = server
+        .event_retention_rows
+        .as_ref()
+        .map_or(Ok(limits::EVENT_RETENTION_ROWS.default), |v| {
+            checked(file, v, &limits::EVENT_RETENTION_ROWS)
+        })?;
+    Ok(crate::persist::history::Retention { age, rows })
 }
 
 fn checked(file: Option<&FileCtx>, v: &Spanned<i64>, limit: &Limit) -> Result<u64, ConfigError> {
@@ -283,7 +310,7 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 
 /// "500ms", "10s", "2m", "1h".
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"10s\", \"2m\" or \"1h\"");
+    let bad = || format!("\"{text}\" is not a duration; write e.g. \"500ms\", \"10s\", \"2m\", \"1h\" or \"7d\"");
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| bad())?;
@@ -293,6 +320,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => secs(1),
         "m" => secs(60),
         "h" => secs(3600),
+        "d" => secs(86400),
         _ => Err(bad()),
     }
 }
@@ -442,6 +470,27 @@ records = [
             err.starts_with("test.toml:2:") && err.contains("limits.edns_udp_size") && err.contains("512..=4096"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn event_retention_takes_days_and_is_checked_where_it_is_written() {
+        let c = load_text(ZONE).unwrap();
+        assert_eq!(c.event_retention.age, Duration::from_secs(7 * 86400));
+        assert_eq!(c.event_retention.rows, 1_000_000);
+        let c = load_text(&format!(
+            "[server]\nevent_retention = \"30d\"\nevent_retention_rows = 5000\n{ZONE}"
+        ))
+        .unwrap();
+        assert_eq!(c.event_retention.age, Duration::from_secs(30 * 86400));
+        assert_eq!(c.event_retention.rows, 5000);
+        for (line, key) in [
+            ("event_retention = \"10s\"", "server.event_retention"),
+            ("event_retention = \"a week\"", "server.event_retention"),
+            ("event_retention_rows = 10", "server.event_retention_rows"),
+        ] {
+            let err = load_text(&format!("[server]\n{line}\n{ZONE}")).unwrap_err().to_string();
+            assert!(err.starts_with("test.toml:2:") && err.contains(key), "{err}");
+        }
     }
 
     #[test]

@@ -1,19 +1,23 @@
 //! The embedded store (DESIGN.md §6): operator overrides and each record's
 //! sticky failover state, in one SQLite file under `state_dir`, so that a
-//! restart neither forgets a drain nor a manual failover.
+//! restart neither forgets a drain nor a manual failover; and the history
+//! ([`history`]): each endpoint's last verdict and the event log.
 //!
 //! One writer thread owns the connection. A write is acknowledged only
 //! after its transaction has committed (WAL, `synchronous = FULL`), so an
 //! acknowledged write survives `kill -9` at any moment. The DNS path never
 //! touches the store. Webhook deliveries waiting to be made are kept too
-//! ([`deliveries`]).
+//! ([`deliveries`]). Writes that have queued up while the writer was
+//! committing are committed together, in one transaction.
 
 mod deliveries;
+pub mod history;
 
 pub use deliveries::PendingDelivery;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -33,6 +37,8 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
     #[error("the state store has stopped")]
     Stopped,
+    #[error("state store: {0}")]
+    Batch(String),
 }
 
 /// An operator override as stored.
@@ -69,12 +75,15 @@ pub struct Saved {
     pub sticky: Vec<(String, String)>,
     /// Webhook deliveries not yet made, oldest first.
     pub deliveries: Vec<PendingDelivery>,
+    /// Verdicts and where the event history ends.
+    pub history: history::Kept,
 }
 
 enum Write {
     Overrides(Vec<OverrideWrite>),
     Sticky(String, String),
     Delivery(deliveries::Change),
+    History(history::Write),
 }
 
 type Job = (Write, Option<oneshot::Sender<Result<(), StoreError>>>);
@@ -83,6 +92,9 @@ type Job = (Write, Option<oneshot::Sender<Result<(), StoreError>>>);
 #[derive(Debug, Clone)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
+    path: PathBuf,
+    /// Transactions the writer has committed.
+    commits: Arc<AtomicU64>,
 }
 
 fn seconds(t: SystemTime) -> i64 {
@@ -108,6 +120,7 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(open_error)?;
     deliveries::create(&conn).map_err(open_error)?;
+    history::create(&conn).map_err(open_error)?;
     Ok(conn)
 }
 
@@ -122,14 +135,16 @@ impl Store {
         let conn = open(&path)?;
         let saved = read(&conn)?;
         let (jobs, rx) = mpsc::channel::<Job>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counted = commits.clone();
         std::thread::Builder::new()
             .name("lifeline-store".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || writer(conn, rx, &counted))
             .map_err(|e| StoreError::Open {
-                path,
+                path: path.clone(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
-        Ok((Store { jobs }, saved))
+        Ok((Store { jobs, path, commits }, saved))
     }
 
     /// Records an override; returns once it is durable.
@@ -152,6 +167,11 @@ impl Store {
     /// Records a record's sticky state; not waited for.
     pub fn put_sticky(&self, record: &str, state_json: String) {
         let _ = self.jobs.send((Write::Sticky(record.to_string(), state_json), None));
+    }
+
+    /// How many transactions the writer has committed (batches of writes).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     async fn acked(&self, write: Write) -> Result<(), StoreError> {
@@ -191,10 +211,11 @@ fn read(conn: &Connection) -> Result<Saved, StoreError> {
         saved.sticky.push(row?);
     }
     saved.deliveries = deliveries::read(conn)?;
+    saved.history = history::read(conn)?;
     Ok(saved)
 }
 
-fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
+fn apply(conn: &Connection, write: &Write, upkeep: &mut history::Upkeep) -> Result<(), StoreError> {
     let now = seconds(SystemTime::now());
     match write {
         Write::Overrides(writes) => {
@@ -244,26 +265,76 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
             }
         }
         Write::Delivery(change) => deliveries::apply(conn, change)?,
+        Write::History(write) => history::apply(conn, write, upkeep)?,
     }
     Ok(())
 }
 
-/// Runs writes one at a time, each in its own committed transaction, and
-/// acknowledges it after the commit.
-fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    for (write, ack) in jobs {
-        let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
-            apply(&tx, &write)?;
-            tx.commit()?;
-            Ok(())
-        });
+/// Runs the writes that have queued up in one committed transaction, then
+/// the history's upkeep when it is due (in its own transaction: a failed
+/// prune costs no write), and acknowledges each write after its commit. If
+/// the batch fails, each write is retried on its own, so that one bad
+/// write fails alone.
+fn writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: &AtomicU64) {
+    let mut upkeep = history::Upkeep::default();
+    loop {
+        let mut batch = match jobs.recv_timeout(history::UPKEEP_EVERY) {
+            Ok(job) => vec![job],
+            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        while batch.len() < history::BATCH_MAX
+            && let Ok(job) = jobs.try_recv()
+        {
+            batch.push(job);
+        }
+        let writes: Vec<&Write> = batch.iter().map(|(w, _)| w).collect();
+        let result = commit(&mut conn, &writes, &mut upkeep);
+        commits.fetch_add(1, Ordering::Relaxed);
+        if upkeep.due() {
+            let kept = conn.transaction().and_then(|tx| {
+                upkeep.run(&tx)?;
+                tx.commit()
+            });
+            if let Err(e) = kept {
+                tracing::error!("state store upkeep: {e}");
+            }
+        }
+        if result.is_err() && batch.len() > 1 {
+            for (write, ack) in batch {
+                let result = commit(&mut conn, &[&write], &mut upkeep);
+                if let Err(e) = &result {
+                    tracing::error!("{e}");
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(result);
+                }
+            }
+            continue;
+        }
         if let Err(e) = &result {
             tracing::error!("{e}");
         }
-        if let Some(ack) = ack {
-            let _ = ack.send(result);
+        for (_, ack) in batch {
+            if let Some(ack) = ack {
+                let _ = ack.send(
+                    result
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| StoreError::Batch(e.to_string())),
+                );
+            }
         }
     }
+}
+
+fn commit(conn: &mut Connection, writes: &[&Write], upkeep: &mut history::Upkeep) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    for write in writes {
+        apply(&tx, write, upkeep)?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]

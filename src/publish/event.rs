@@ -1,21 +1,24 @@
 //! Events: what the pipeline tells the outside world. Every check result,
 //! verdict change and answer change is one [`Event`], sent to whoever
-//! subscribes (the log, the demo, later the store, webhooks, the status
-//! page).
+//! subscribes (the log, the demo, the store, webhooks, the status page).
+//! Events serialize to JSON as the store keeps them.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Deserializer, Serialize};
+
 use crate::decide::verdict::Override;
 
 /// One thing that happened.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub at: SystemTime,
     pub kind: EventKind,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A check ran (one observation).
     Check {
@@ -70,7 +73,7 @@ pub enum EventKind {
 }
 
 /// Who set an override, why, and until when.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Audit {
     pub reason: String,
     pub by: String,
@@ -82,12 +85,41 @@ pub struct Audit {
 
 /// An answer as shown to operators: its addresses (or NODATA/SERVFAIL),
 /// TTL and tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AnswerText {
     pub addresses: Vec<IpAddr>,
     pub negative: Option<&'static str>,
     pub ttl: u32,
     pub tier: Option<u8>,
+}
+
+/// As read back from the store: `negative` is `NODATA` or `SERVFAIL`.
+impl<'de> Deserialize<'de> for AnswerText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AnswerText, D::Error> {
+        #[derive(Deserialize)]
+        struct Stored {
+            addresses: Vec<IpAddr>,
+            negative: Option<String>,
+            ttl: u32,
+            tier: Option<u8>,
+        }
+        let stored = Stored::deserialize(d)?;
+        let negative = match stored.negative.as_deref() {
+            None => None,
+            Some("NODATA") => Some("NODATA"),
+            Some("SERVFAIL") => Some("SERVFAIL"),
+            Some(other) => {
+                let message = format!("\"{other}\" is not NODATA or SERVFAIL");
+                return Err(serde::de::Error::custom(message));
+            }
+        };
+        Ok(AnswerText {
+            addresses: stored.addresses,
+            negative,
+            ttl: stored.ttl,
+            tier: stored.tier,
+        })
+    }
 }
 
 impl std::fmt::Display for AnswerText {

@@ -123,3 +123,17 @@ pub fn try_request(addr: SocketAddr, method: &str, path: &str, token: Option<&st
     let status_line = std::str::from_utf8(&raw).ok()?.lines().next()?;
     status_line.split(' ').nth(1)?.parse().ok()
 }
+
+/// `GET path` as JSON, or `None` when the server is gone: for crash tests.
+pub fn try_get_json(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = std::str::from_utf8(&raw).ok()?;
+    text.contains("\r\n\r\n").then_some(())?;
+    let reply = parse(&raw);
+    (reply.status == 200).then(|| serde_json::from_str(&reply.body).ok())?
+}

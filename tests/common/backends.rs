@@ -26,7 +26,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// 127.0.N.0/24, one per test: pass each test a different N (in use:
 /// 11–18 `failover`, 21–25 `policies`, 31–35 `checks_e2e`, 41–43 `plan`,
-/// 71–72 `dualstack`, 91–93 and 95 `metrics`, 94 `schemathesis`).
+/// 71–72 `dualstack`, 91–93 and 95 `metrics`, 94 `schemathesis`, 51 `reload_load`).
 #[derive(Debug, Clone, Copy)]
 pub struct Net(pub u8);
 

@@ -28,9 +28,10 @@
 //! accepts the failures ([`Guard::release`]); endpoints still down then move
 //! traffic as usual.
 //!
-//! **The startup grace.** An endpoint that starts down (`initial = "down"`,
-//! or a verdict restored from the store) is down only for want of results
-//! until its checks decide. Within `startup_grace` of the start such an
+//! **The startup grace.** An endpoint that starts down (`initial = "down"`)
+//! is down only for want of results until its checks decide (a verdict
+//! resumed down from the store is not: its checks decided before the
+//! restart). Within `startup_grace` of the start such an
 //! endpoint is reported as pending, and answer sets do not fail over from
 //! its tier to a worse one on its account (see
 //! [`super::answer_set::Rule::StartupGrace`]). After the grace its initial

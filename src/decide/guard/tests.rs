@@ -317,3 +317,25 @@ fn an_unknown_endpoint_is_down() {
     let (v, g) = starting_down(30 * SECOND);
     assert_eq!(g.health(&v, EndpointId(9), 0), EndpointHealth::default());
 }
+
+#[test]
+fn verdicts_restored_down_and_accepted_are_no_burst_but_new_failures_are() {
+    use crate::decide::verdict::KeptMachine;
+    let mut v = unrelated(4);
+    let mut g = Guard::new(breaker(), 0);
+    let down = |check| KeptMachine {
+        check,
+        location: LocationId(0),
+        up: false,
+    };
+    for id in 0..3 {
+        v.restore(EndpointId(id), &[down(CheckId(0))], 0);
+    }
+    assert_eq!(g.release(&v, 0), None, "nothing was held");
+    assert_eq!(g.update(&v, 100), None, "failures from before the restart are no burst");
+    assert!(!up(&g, &v, 0), "and not held up");
+    // The three stay down (the checks agree); the fourth joins them: one of
+    // four groups went down now, no burst either.
+    report(&mut v, &[0, 1, 2, 3], false, SECOND);
+    assert_eq!(g.update(&v, SECOND), None);
+}

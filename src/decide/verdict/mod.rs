@@ -112,8 +112,8 @@ pub struct EndpointSpec {
     pub combine: Combine,
     /// How many locations with fresh evidence must say up.
     pub quorum: u16,
-    /// The verdict until there is evidence (the store's last verdict goes
-    /// here on start).
+    /// The verdict until there is evidence (evidence kept by the store
+    /// across a restart counts: see [`Verdicts::restore`]).
     pub initial_up: bool,
     pub damping: Option<Damping>,
     /// The endpoint's failure group: endpoints that are expected to fail
@@ -212,6 +212,15 @@ impl VerdictChange {
     pub fn flipped(&self) -> bool {
         self.old != self.new
     }
+}
+
+/// The state of one check's threshold machine at one location, as a
+/// store keeps it across a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptMachine {
+    pub check: CheckId,
+    pub location: LocationId,
+    pub up: bool,
 }
 
 /// An endpoint specification that cannot be used.
@@ -336,6 +345,38 @@ impl Verdicts {
         self.index = index(&self.endpoints);
         self.now = now;
         Ok(changes)
+    }
+
+    /// Resumes an endpoint from threshold machines a store kept across a
+    /// restart (DESIGN.md §3: "on start, the last verdicts are loaded").
+    /// Each machine is taken as observed at `now`, with no consecutive
+    /// count: it is fresh for [`FRESH_INTERVALS`] intervals, then, without
+    /// new results, the verdict holds and goes stale as any other. Machines
+    /// of checks the endpoint does not have, or of locations that have
+    /// reported since the start, are ignored. The change, if there is one.
+    pub fn restore(&mut self, id: EndpointId, machines: &[KeptMachine], now: Millis) -> Option<VerdictChange> {
+        let &i = self.index.get(&id)?;
+        self.now = self.now.max(now);
+        let endpoint = &mut self.endpoints[i];
+        for m in machines {
+            let Some(c) = endpoint.spec.checks.iter().position(|c| c.id == m.check) else {
+                continue;
+            };
+            let locations = &mut endpoint.verdict.evidence[c].locations;
+            if let Err(j) = locations.binary_search_by_key(&m.location, |l| l.location) {
+                let kept = LocationEvidence {
+                    location: m.location,
+                    up: m.up,
+                    last_ok: m.up,
+                    last_at: self.now,
+                    successes: 0,
+                    failures: 0,
+                };
+                locations.insert(j, kept);
+                endpoint.seen_failure |= !m.up;
+            }
+        }
+        endpoint.step(self.now)
     }
 
     /// The verdict of an endpoint, if it is configured.

@@ -735,3 +735,50 @@ fn ticking_only_at_deadlines_misses_nothing() {
     assert!(a.len() > 10, "the scenario exercises changes: {}", a.len());
     assert_eq!(a, b);
 }
+
+// ---- restored from the store ---------------------------------------------
+
+fn kept(check: u32, up: bool) -> KeptMachine {
+    KeptMachine {
+        check: CheckId(check),
+        location: LocationId(0),
+        up,
+    }
+}
+
+#[test]
+fn a_restored_down_machine_holds_the_endpoint_down_until_rise_successes() {
+    let mut v = one(endpoint(0, &[0]));
+    let change = v.restore(EndpointId(0), &[kept(0, false)], 0).unwrap();
+    assert!(change.old && !change.new);
+    assert_eq!(verdict(&v).reason, VerdictReason::Checks);
+    assert!(!verdict(&v).pending, "a kept failure is not a wait for results");
+    assert!(feed(&mut v, 0, 0, 100, &[true]).is_empty(), "one success of rise 2");
+    assert!(feed(&mut v, 0, 0, 1100, &[true])[0].new);
+}
+
+#[test]
+fn a_restored_up_machine_needs_fall_failures_and_goes_stale_without_results() {
+    let mut spec = endpoint(0, &[0]);
+    spec.initial_up = false;
+    let mut v = one(spec);
+    assert!(v.restore(EndpointId(0), &[kept(0, true)], 0).unwrap().new);
+    assert!(feed(&mut v, 0, 0, 100, &[false, false]).is_empty());
+    assert!(!feed(&mut v, 0, 0, 2100, &[false])[0].new);
+    let mut quiet = one(endpoint(0, &[0]));
+    quiet.restore(EndpointId(0), &[kept(0, true)], 0);
+    assert!(
+        quiet.tick(3 * SECOND)[0].stale,
+        "kept evidence ages like observed evidence"
+    );
+}
+
+#[test]
+fn machines_of_unknown_checks_and_of_locations_that_reported_are_ignored() {
+    let mut v = one(endpoint(0, &[0]));
+    assert!(v.restore(EndpointId(0), &[kept(7, false)], 0).is_none());
+    feed(&mut v, 0, 0, 0, &[true]);
+    assert!(v.restore(EndpointId(0), &[kept(0, false)], 10).is_none());
+    assert!(verdict(&v).up);
+    assert!(v.restore(EndpointId(9), &[kept(0, false)], 10).is_none());
+}

@@ -10,6 +10,12 @@
 //! for the status page's charts, and every event is counted for metrics
 //! ([`Counts`]). Whoever [`watch`](EventLog::watch)es the log (the status
 //! page's stream) gets every event as it is taken, numbered if it is kept.
+//!
+//! With a state store the log is also the event history: every event it
+//! keeps is appended to the store under the same id, and a page that
+//! reaches below the ring is completed from the store, with the same
+//! filters. After a restart the ring starts empty and ids continue above
+//! the store's reserved mark (see [`crate::persist::history`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -22,6 +28,8 @@ use tokio::sync::{broadcast, watch};
 use super::views::record_matches;
 pub(crate) use super::views::timestamp;
 use crate::decide::verdict::Override;
+use crate::persist::Store;
+use crate::persist::history::{EventQuery, EventReader, ID_BLOCK, StoredEvent};
 use crate::publish::event::{AnswerText, Event, EventKind};
 
 /// The last result of one check of one endpoint.
@@ -58,11 +66,22 @@ pub struct EventLog {
     /// Every event taken, to watchers; sent under the lock, so that a
     /// watcher sees exactly what follows the state it started from.
     live: broadcast::Sender<Arc<Logged>>,
+    history: Option<History>,
+}
+
+/// Where the log keeps its events beyond the ring.
+#[derive(Debug)]
+struct History {
+    store: Store,
+    reader: EventReader,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// The id of the last event kept (0 before the first, ever).
     next_id: u64,
+    /// Ids up to this are reserved in the store.
+    reserved: u64,
     ring: VecDeque<(u64, Event)>,
     /// Keyed by (endpoint, check).
     last_checks: HashMap<(String, String), LastCheck>,
@@ -180,7 +199,54 @@ impl EventLog {
             history_len,
             inner: Mutex::new(Inner::default()),
             live: broadcast::channel(live).0,
+            history: None,
         }
+    }
+
+    /// [`EventLog::new`] that keeps its events in the store too,
+    /// continuing after the ids the store has reserved.
+    pub fn with_history(
+        capacity: usize,
+        history_len: usize,
+        live: usize,
+        store: Store,
+        last_id: u64,
+    ) -> Result<EventLog, crate::persist::StoreError> {
+        let reader = store.event_reader()?;
+        let inner = Inner {
+            next_id: last_id,
+            reserved: last_id,
+            ..Inner::default()
+        };
+        Ok(EventLog {
+            capacity,
+            history_len,
+            inner: Mutex::new(inner),
+            live: broadcast::channel(live).0,
+            history: Some(History { store, reader }),
+        })
+    }
+
+    /// Reserves the next block of ids in the store when the log has used
+    /// up its reservation, so that no id is shown before it is reserved.
+    async fn reserve(&self) {
+        let Some(history) = &self.history else { return };
+        let upto = {
+            let inner = self.inner.lock().expect("event log lock");
+            if inner.next_id < inner.reserved {
+                return;
+            }
+            inner.next_id + ID_BLOCK
+        };
+        match history.store.reserve_event_ids(upto).await {
+            Ok(()) => self.inner.lock().expect("event log lock").reserved = upto,
+            Err(e) => tracing::error!("event ids not reserved; after a crash some may be given again: {e}"),
+        }
+    }
+
+    /// The number of the newest event.
+    pub fn latest(&self) -> u64 {
+        self.inner.lock().expect("event log lock").next_id
     }
 
     /// Takes one event from the stream.
@@ -194,6 +260,9 @@ impl EventLog {
         let id = keep.then(|| {
             inner.next_id += 1;
             let id = inner.next_id;
+            if let Some(history) = &self.history {
+                history.store.append_event(stored(id, &event));
+            }
             if inner.ring.len() == self.capacity {
                 inner.ring.pop_front();
             }
@@ -286,9 +355,42 @@ impl EventLog {
             .cloned()
     }
 
-    /// The newest events that pass `filter`, at most `filter.limit`.
-    pub fn page(&self, filter: &Filter) -> Page {
-        page(&self.inner.lock().expect("event log lock"), filter)
+    /// The newest events that pass `filter`, at most `filter.limit`: from
+    /// the ring, then, below the ring, from the store.
+    pub async fn page(&self, filter: &Filter) -> Page {
+        let (mut events, floor, latest, missed) = {
+            let inner = self.inner.lock().expect("event log lock");
+            let events: Vec<EventView> = (inner.ring.iter().rev())
+                .filter(|(id, event)| passes(*id, event, filter))
+                .take(filter.limit + 1)
+                .map(|(id, event)| EventView::of(*id, event))
+                .collect();
+            let floor = inner.ring.front().map_or(inner.next_id + 1, |(id, _)| *id);
+            (events, floor, inner.next_id, inner.missed)
+        };
+        let below_ring = filter.after.is_none_or(|a| a.saturating_add(1) < floor);
+        if let (Some(history), true, true) = (&self.history, events.len() <= filter.limit, below_ring) {
+            let wanted = filter.limit + 1 - events.len();
+            let filter = Filter {
+                before: Some(filter.before.map_or(floor, |b| b.min(floor))),
+                ..filter.clone()
+            };
+            let reader = history.reader.clone();
+            let stored = tokio::task::spawn_blocking(move || stored_page(&reader, &filter, wanted)).await;
+            match stored {
+                Ok(Ok(older)) => events.extend(older),
+                Ok(Err(e)) => tracing::error!("reading the event history: {e}"),
+                Err(e) => tracing::error!("reading the event history: {e}"),
+            }
+        }
+        let more = events.len() > filter.limit;
+        events.truncate(filter.limit);
+        Page {
+            next_before: events.last().filter(|_| more).map(|e| e.id),
+            events,
+            latest,
+            missed,
+        }
     }
 }
 
@@ -347,6 +449,57 @@ impl Counts {
     }
 }
 
+/// An event as the store keeps it.
+fn stored(id: u64, event: &Event) -> StoredEvent {
+    let subject = match &event.kind {
+        EventKind::Answer { record, .. } => Some(record.clone()),
+        EventKind::Check { endpoint, .. }
+        | EventKind::Verdict { endpoint, .. }
+        | EventKind::Certificate { endpoint, .. }
+        | EventKind::Override { endpoint, .. } => Some(endpoint.clone()),
+        EventKind::Breaker { .. } | EventKind::Watchdog { .. } => None,
+    };
+    StoredEvent {
+        id,
+        at: event.at,
+        kind: kind_name(&event.kind).to_string(),
+        subject,
+        json: serde_json::to_string(event).expect("an event encodes"),
+    }
+}
+
+/// Up to `wanted` stored events that pass `filter`, newest first.
+fn stored_page(
+    reader: &EventReader,
+    filter: &Filter,
+    wanted: usize,
+) -> Result<Vec<EventView>, crate::persist::StoreError> {
+    let query = EventQuery {
+        before: filter.before,
+        after: filter.after,
+        since: filter.since,
+        kind: filter.kind.clone(),
+        endpoint: filter.endpoint.clone(),
+        answers_only: filter.record.is_some(),
+    };
+    let mut views = Vec::new();
+    reader.page(&query, wanted, |row| {
+        let event: Event = match serde_json::from_str(&row.json) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(id = row.id, "a stored event is unreadable, skipped: {e}");
+                return false;
+            }
+        };
+        let pass = passes(row.id, &event, filter);
+        if pass {
+            views.push(EventView::of(row.id, &event));
+        }
+        pass
+    })?;
+    Ok(views)
+}
+
 fn passes(id: u64, event: &Event, filter: &Filter) -> bool {
     filter.before.is_none_or(|b| id < b)
         && filter.after.is_none_or(|a| id > a)
@@ -393,7 +546,10 @@ pub async fn follow(log: Arc<EventLog>, mut events: broadcast::Receiver<Event>, 
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Ok(event) => log.record(event),
+                Ok(event) => {
+                    log.reserve().await;
+                    log.record(event);
+                }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "the API's event log fell behind; some events are not in /v1/events");
                     log.missed(n);
@@ -598,13 +754,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keeps_check_results_only_when_they_change_but_remembers_the_last() {
+    #[tokio::test]
+    async fn keeps_check_results_only_when_they_change_but_remembers_the_last() {
         let log = EventLog::new(100, 3, 16);
         for ok in [true, true, false, false, true] {
             log.record(check("a", ok));
         }
-        let page = log.page(&all(10));
+        let page = log.page(&all(10)).await;
         assert_eq!(page.events.len(), 3);
         assert_eq!(page.latest, 3);
         assert!(log.last_check("a", "web").unwrap().ok);
@@ -645,27 +801,29 @@ mod tests {
         assert!(watch.live.try_recv().is_err());
     }
 
-    #[test]
-    fn pages_newest_first_and_drops_the_oldest_beyond_capacity() {
+    #[tokio::test]
+    async fn pages_newest_first_and_drops_the_oldest_beyond_capacity() {
         let log = EventLog::new(5, 3, 16);
         for i in 0..8 {
             log.record(verdict("a", i % 2 == 0));
         }
-        let first = log.page(&all(3));
+        let first = log.page(&all(3)).await;
         let ids: Vec<u64> = first.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [8, 7, 6]);
         assert_eq!(first.next_before, Some(6));
-        let second = log.page(&Filter {
-            before: first.next_before,
-            ..all(3)
-        });
+        let second = log
+            .page(&Filter {
+                before: first.next_before,
+                ..all(3)
+            })
+            .await;
         let ids: Vec<u64> = second.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [5, 4]);
         assert_eq!(second.next_before, None);
     }
 
-    #[test]
-    fn every_kind_is_counted_and_a_breaker_event_is_found_by_its_endpoints() {
+    #[tokio::test]
+    async fn every_kind_is_counted_and_a_breaker_event_is_found_by_its_endpoints() {
         let log = EventLog::new(100, 3, 16);
         log.record(check("a", true));
         log.record(check("a", true));
@@ -682,34 +840,91 @@ mod tests {
         let counts = log.counts();
         assert_eq!(counts.kinds, [2, 0, 0, 0, 0, 1, 0]);
         assert_eq!(counts.checks[&("a".to_string(), "web".to_string())].ok, 2);
-        let page = log.page(&Filter {
-            endpoint: Some("b".into()),
-            ..all(10)
-        });
+        let page = log
+            .page(&Filter {
+                endpoint: Some("b".into()),
+                ..all(10)
+            })
+            .await;
         assert_eq!(page.events.len(), 1);
         assert_eq!(serde_json::to_value(&page.events[0]).unwrap()["kind"], "breaker");
     }
 
-    #[test]
-    fn filters_by_endpoint_kind_and_after() {
+    #[tokio::test]
+    async fn filters_by_endpoint_kind_and_after() {
         let log = EventLog::new(100, 3, 16);
         log.record(verdict("a", false));
         log.record(verdict("b", false));
         log.record(check("a", true));
-        let by_endpoint = log.page(&Filter {
-            endpoint: Some("a".into()),
-            ..all(10)
-        });
+        let by_endpoint = log
+            .page(&Filter {
+                endpoint: Some("a".into()),
+                ..all(10)
+            })
+            .await;
         assert_eq!(by_endpoint.events.len(), 2);
-        let by_kind = log.page(&Filter {
-            kind: Some("verdict".into()),
-            after: Some(1),
-            ..all(10)
-        });
+        let by_kind = log
+            .page(&Filter {
+                kind: Some("verdict".into()),
+                after: Some(1),
+                ..all(10)
+            })
+            .await;
         assert_eq!(by_kind.events.len(), 1);
         assert_eq!(by_kind.events[0].id, 2);
         let json = serde_json::to_value(&by_kind.events[0]).unwrap();
         assert_eq!(json["kind"], "verdict");
         assert_eq!(json["endpoint"], "b");
+    }
+
+    #[tokio::test]
+    async fn pages_reach_into_the_store_below_the_ring_and_ids_continue_after_a_restart() {
+        let dir = std::env::temp_dir().join(format!("lifeline-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (store, saved) = Store::open(&dir).unwrap();
+        let log = Arc::new(EventLog::with_history(5, 3, 16, store.clone(), saved.history.last_event_id).unwrap());
+        for i in 0..12 {
+            log.reserve().await;
+            log.record(verdict(if i % 3 == 0 { "b" } else { "a" }, i % 2 == 0));
+        }
+        // An acknowledged write commits after everything queued before it.
+        store.reserve_event_ids(ID_BLOCK).await.unwrap();
+        let ids = |page: &Page| page.events.iter().map(|e| e.id).collect::<Vec<u64>>();
+        let first = log.page(&all(4)).await;
+        assert_eq!(ids(&first), [12, 11, 10, 9]);
+        let second = log
+            .page(&Filter {
+                before: first.next_before,
+                ..all(4)
+            })
+            .await;
+        assert_eq!(ids(&second), [8, 7, 6, 5], "8 is in the ring, 7 and below in the store");
+        let of_b = log
+            .page(&Filter {
+                endpoint: Some("b".into()),
+                ..all(10)
+            })
+            .await;
+        assert_eq!(ids(&of_b), [10, 7, 4, 1]);
+        let of_b_after = log
+            .page(&Filter {
+                endpoint: Some("b".into()),
+                after: Some(4),
+                ..all(10)
+            })
+            .await;
+        assert_eq!(ids(&of_b_after), [10, 7]);
+        drop((log, store));
+
+        let (store, saved) = Store::open(&dir).unwrap();
+        let log = EventLog::with_history(5, 3, 16, store, saved.history.last_event_id).unwrap();
+        let restarted = log.page(&all(3)).await;
+        assert_eq!(ids(&restarted), [12, 11, 10], "the history is served after a restart");
+        assert_eq!(restarted.next_before, Some(10));
+        assert_eq!(serde_json::to_value(&restarted.events[0]).unwrap()["kind"], "verdict");
+        log.reserve().await;
+        log.record(verdict("a", true));
+        assert!(log.latest() > 12, "ids continue above every id handed out before");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

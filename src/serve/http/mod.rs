@@ -4,7 +4,7 @@
 //! ```text
 //!  health engine ──status / override / failback──► routes ──► JSON views
 //!        │                                            ▲
-//!        └── event stream ──► EventLog (ring) ────────┘  /v1/events, last check results
+//!        └── event stream ──► EventLog (ring, store) ──┘  /v1/events, last check results
 //!                                  └──► stream ──► /v1/stream ──► status page at / (page)
 //! ```
 //!
@@ -33,15 +33,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 pub use self::error::ApiError;
+pub use self::events::{EventLog, follow};
 pub use self::routes::{OPENAPI, Route, routes};
+pub use self::stream::BUFFER as STREAM_BUFFER;
 pub use self::views::record_matches;
 use crate::app::health::Health;
 use crate::config::api::{ApiAuth, ApiToken};
-use crate::config::limits;
-use crate::publish::event::Event;
 use crate::publish::snapshot::SharedSnapshot;
 use crate::serve::dns::stats::LiveCounts;
 use crate::serve::dns::udp::LiveStats;
@@ -58,8 +58,9 @@ pub struct Parts {
     pub health: Arc<Health>,
     pub snapshot: SharedSnapshot,
     pub reload: Reload,
-    /// Subscribed as early as possible, so that no event is missed.
-    pub events: broadcast::Receiver<Event>,
+    /// The event log, fed by [`follow`] (the event history when there is a
+    /// store).
+    pub log: Arc<EventLog>,
     /// From `[api] token_file`; [`TOKEN_ENV`] wins over it.
     pub token: Option<ApiToken>,
     /// Which requests need the token.
@@ -120,12 +121,7 @@ pub fn start(listen: SocketAddr, parts: Parts) -> Result<SocketAddr, StartError>
     if !bound.ip().is_loopback() && parts.auth == ApiAuth::Writes {
         tracing::warn!(%bound, "the API listens beyond loopback; reads need no token");
     }
-    let log = Arc::new(events::EventLog::new(
-        limits::API_EVENTS_KEPT,
-        limits::API_CHECK_HISTORY,
-        stream::BUFFER,
-    ));
-    tokio::spawn(events::follow(log.clone(), parts.events, parts.shutdown.clone()));
+    let log = parts.log;
     let api = routes::Api(Arc::new(routes::Shared {
         health: parts.health,
         snapshot: parts.snapshot,

@@ -266,7 +266,7 @@ async fn status(State(api): State<Api>) -> Result<Json<StatusView>, ApiError> {
         records,
         endpoints,
         zones,
-        latest_event: api.0.log.page(&Filter::default()).latest,
+        latest_event: api.0.log.latest(),
     }))
 }
 
@@ -388,7 +388,7 @@ async fn events(State(api): State<Api>, q: Result<Query<EventsQuery>, QueryRejec
         kind: q.kind,
         limit: limit as usize,
     };
-    Ok(Json(api.0.log.page(&filter)))
+    Ok(Json(api.0.log.page(&filter).await))
 }
 
 #[derive(Debug, Serialize)]
