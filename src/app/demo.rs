@@ -8,6 +8,7 @@
 
 use std::io::{BufRead, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -85,10 +86,20 @@ fn zone_text() -> &'static str {
      ns1 IN A 127.0.0.1\n"
 }
 
+/// 128 random bits, in hex.
+fn demo_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn config_text(listen: &str, port: u16) -> String {
     format!(
         r#"[server]
 listen = ["{listen}"]
+
+[api]
+token_file = "api-token"
 
 [[zone]]
 origin = "demo.test"
@@ -142,6 +153,19 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("demo.test.zone"), zone_text())?;
     std::fs::write(dir.join("lifeline.toml"), config_text(&options.listen, port))?;
+    // Writes through the API need a token: one for this demo, unless the
+    // environment gives one (it wins over the file).
+    let token = match std::env::var(crate::serve::http::TOKEN_ENV) {
+        Ok(token) if !token.is_empty() => token,
+        _ => demo_token()?,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(dir.join("api-token"))?;
+    std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes())?;
     let sources = Sources {
         file: Some(dir.join("lifeline.toml")),
         ..Sources::default()
@@ -157,9 +181,16 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
         addr.port()
     );
     if let Some(api) = server.api {
+        println!("The live status page: http://{api}/");
         println!(
-            "Ask Lifeline itself (API on http://{api}): lifeline status, lifeline explain www.demo.test, lifeline events -f"
+            "Ask Lifeline itself: lifeline status, lifeline explain www.demo.test, lifeline events -f{}",
+            if api.port() == 8053 {
+                String::new()
+            } else {
+                format!(" (with --api http://{api})")
+            }
         );
+        println!("Take the primary out by hand: LIFELINE_API_TOKEN={token} lifeline drain primary --reason test");
     }
     println!(
         "Every {}s the primary goes down (HTTP 503) or comes back; press Enter to switch now, Ctrl-C to stop.\n",
