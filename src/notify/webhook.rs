@@ -10,8 +10,6 @@
 //!
 //! An event still failing after `max_attempts` is given up too.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -217,23 +215,8 @@ where
         let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
         Ok(response.status().as_u16())
     };
-    drive(conn, work).await
-}
-
-/// Runs the request while driving its connection in the same task, so
-/// nothing outlives the timeout.
-async fn drive<C, W>(conn: C, work: W) -> Result<u16, String>
-where
-    C: Future<Output = hyper::Result<()>>,
-    W: Future<Output = Result<u16, String>>,
-{
-    let mut conn = pin!(conn);
-    let mut work = pin!(work);
-    tokio::select! {
-        biased;
-        result = &mut work => result,
-        _ = &mut conn => work.await,
-    }
+    // Driven in this task, so that nothing outlives the timeout.
+    crate::observe::http::drive(conn, work).await
 }
 
 #[cfg(test)]

@@ -164,10 +164,10 @@ where
 /// Runs the request while driving its connection in the same task (no
 /// spawned connection task that could outlive the probe's timeout). When
 /// the connection ends first, the request future resolves on its own.
-async fn drive<C, W>(conn: C, work: W) -> Result<String, Failure>
+pub(crate) async fn drive<C, W, T>(conn: C, work: W) -> T
 where
     C: Future<Output = hyper::Result<()>>,
-    W: Future<Output = Result<String, Failure>>,
+    W: Future<Output = T>,
 {
     let mut conn = pin!(conn);
     let mut work = pin!(work);

@@ -26,11 +26,11 @@
 //! still queued for a removed probe cannot be taken for its replacement,
 //! and an unchanged check keeps its key, its schedule and its history.
 
-mod cert;
+pub(crate) mod cert;
 mod clients;
 mod dns;
 mod exec;
-mod http;
+pub(crate) mod http;
 mod icmp;
 mod lag;
 mod result;

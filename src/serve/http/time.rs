@@ -68,7 +68,9 @@ pub fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
         }
         _ => return Err("expected Z or an offset like +02:00 at the end".into()),
     };
-    let seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second.min(59) - offset;
+    let seconds =
+        crate::observe::cert::days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second.min(59)
+            - offset;
     Ok(match u64::try_from(seconds) {
         Ok(s) => UNIX_EPOCH + Duration::new(s, nanos),
         Err(_) => UNIX_EPOCH,
@@ -86,18 +88,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
 }
 
 #[cfg(test)]
