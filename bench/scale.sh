@@ -10,6 +10,10 @@
 # (-d queries.txt -l 20 -c 8 -T 1 -q 100) against the same server; no scrape during both windows.
 # Endpoints are 127.1.x.y / 127.2.x.y on one port, answered by ONE backend (bench/backend, built with
 # cargo into $WORK/backend-target) bound to 0.0.0.0, which on Linux takes every 127/8 address.
+# Lag over windows: each scrape keeps the lifeline_check_lag_seconds histogram; scale.py summary
+# differences two scrapes (steady state: 30 s to the quiet window; then to the end, dnsperf included)
+# -> lag-windows.txt. DNS efficiency is also taken over the UDP workers' own threads (udp-N in
+# /proc/PID/task) -> dns-workers.txt, next to the whole process's figure in the row.
 # Results: $RESULTS/raw/scale-RUN_ID/ (samples, dnsperf output, logs), summary row per mode in
 # $RESULTS/scale.tsv; bench/results/scale.md is written by hand from them.
 # Ports: DNS 5330, API 5331, backend 5400 (PORT_SCALE_DNS=, PORT_SCALE_API=, PORT_SCALE_BACKEND=).
