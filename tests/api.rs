@@ -440,6 +440,41 @@ fn with_auth_all_reads_and_metrics_need_the_token_too() {
 }
 
 #[test]
+fn with_auth_all_a_browser_signs_in_once_and_reads_with_a_cookie_but_cannot_write() {
+    let (_server, api) = static_server("auth = \"all\"", &[("LIFELINE_API_TOKEN", TOKEN)]);
+    assert_eq!(get(api, "/").status, 401, "the page needs the token too");
+    assert_eq!(get(api, "/?token=wrong-token-0123456789abcdef").status, 401);
+    let signed_in = get(api, &format!("/?token={TOKEN}"));
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.header("location"), Some("/"));
+    let cookie = signed_in.header("set-cookie").expect("a cookie").to_string();
+    assert!(cookie.starts_with(&format!("lifeline_token={TOKEN};")), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let with_cookie = |method: &str, path: &str, body: Option<&str>| {
+        common::api::request_with(
+            api,
+            method,
+            path,
+            &[("cookie", &format!("a=1; lifeline_token={TOKEN}"))],
+            body,
+        )
+    };
+    let page = with_cookie("GET", "/", None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<html"), "{}", page.body);
+    assert_eq!(with_cookie("GET", "/v1/status", None).status, 200);
+    assert_eq!(with_cookie("GET", "/status.js", None).status, 200);
+    // The cookie reads; it never writes.
+    let write = with_cookie("POST", "/v1/reload", Some("{}"));
+    assert_eq!(write.status, 401, "{}", write.body);
+    let wrong = common::api::request_with(api, "GET", "/v1/status", &[("cookie", "lifeline_token=nope")], None);
+    assert_eq!(wrong.status, 401);
+}
+
+#[test]
 fn with_auth_writes_reads_are_open() {
     let (_server, api) = static_server("auth = \"writes\"", &[("LIFELINE_API_TOKEN", TOKEN)]);
     for path in ["/v1/status", "/v1/records", "/metrics"] {
