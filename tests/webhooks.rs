@@ -561,3 +561,70 @@ fn a_bad_webhook_is_refused_with_its_place_and_field() {
         );
     }
 }
+
+#[test]
+fn a_reload_applies_added_changed_and_removed_webhooks() {
+    let first = Receiver::listen(free_port(), Mode::Status(200));
+    let second = Receiver::listen(free_port(), Mode::Status(200));
+    let server = start(&config(&webhook(&first.url(), "events = [\"override\"]")), None);
+    let kinds = |r: &Receiver| -> Vec<String> {
+        r.answered()
+            .iter()
+            .map(|d| d.json["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let reload = |webhooks: String| {
+        std::fs::write(server.dir().join("lifeline.toml"), config(&webhooks)).unwrap();
+        let reply = post(server.api.unwrap(), "/v1/reload", Some(TOKEN), "{}");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    };
+    set(&server, "a", true);
+    assert!(
+        poll_until(WAIT, || kinds(&first) == ["override"]),
+        "{:?}",
+        kinds(&first)
+    );
+
+    // The first now wants answers too; a second one is added.
+    reload(webhook(&first.url(), "events = [\"override\", \"answer\"]") + &webhook(&second.url(), ""));
+    set(&server, "a", false);
+    assert!(
+        poll_until(WAIT, || kinds(&first).len() == 3),
+        "the changed filter applies: {:?}",
+        kinds(&first)
+    );
+    assert_eq!(kinds(&first)[1..].iter().filter(|k| *k == "answer").count(), 1);
+    assert!(
+        poll_until(WAIT, || kinds(&second).contains(&"override".to_string())),
+        "the added webhook gets events: {:?}",
+        kinds(&second)
+    );
+    for d in first.answered().iter().chain(&second.answered()) {
+        assert_signed(d);
+    }
+
+    // The first is removed: it gets nothing more.
+    reload(webhook(&second.url(), ""));
+    let before = (first.answered().len(), second.answered().len());
+    set(&server, "b", true);
+    assert!(poll_until(WAIT, || second.answered().len() > before.1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(first.answered().len(), before.0, "a removed webhook is sent nothing");
+}
+
+#[test]
+fn a_webhook_added_by_reload_to_a_server_started_without_any_gets_events() {
+    let receiver = Receiver::listen(free_port(), Mode::Status(200));
+    let server = start(&config(""), None);
+    std::fs::write(
+        server.dir().join("lifeline.toml"),
+        config(&webhook(&receiver.url(), "events = [\"override\"]")),
+    )
+    .unwrap();
+    let reply = post(server.api.unwrap(), "/v1/reload", Some(TOKEN), "{}");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    set(&server, "a", true);
+    assert!(poll_until(WAIT, || receiver.answered().len() == 1));
+    assert_signed(&receiver.answered()[0]);
+    assert_eq!(receiver.answered()[0].json["endpoint"], "a");
+}

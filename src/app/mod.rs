@@ -121,7 +121,7 @@ pub struct Server {
     pub api: Option<SocketAddr>,
     health: Arc<health::Health>,
     /// Each webhook's counters, for metrics.
-    webhooks: Vec<Arc<notify::WebhookStats>>,
+    webhooks: Arc<notify::Webhooks>,
     /// The state store, if there is one (reload sets its retention).
     store: Option<crate::persist::Store>,
 }
@@ -276,6 +276,7 @@ impl Server {
             addrs: self.addrs.clone(),
             health: self.health.clone(),
             store: self.store.clone(),
+            webhooks: self.webhooks.clone(),
         }
     }
 
@@ -383,6 +384,7 @@ struct Reloader {
     addrs: Vec<SocketAddr>,
     health: Arc<health::Health>,
     store: Option<crate::persist::Store>,
+    webhooks: Arc<notify::Webhooks>,
 }
 
 impl Reloader {
@@ -395,8 +397,10 @@ impl Reloader {
         let wiring = health::Wiring::new(&config)?;
         let listen_changed = config.listen.iter().any(|a| a.port() != 0 && !self.addrs.contains(a));
         let retention = config.event_retention;
+        let webhooks = config.webhooks.clone();
         let build: health::Build = Box::new(move |answers| Ok(publish::build_snapshot(&mut config, answers)?));
         self.health.reload(wiring, build).await?;
+        self.webhooks.reload(webhooks);
         if let Some(store) = &self.store {
             store.set_retention(retention);
         }

@@ -18,10 +18,11 @@ mod webhook;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{Notify, broadcast, watch};
@@ -63,6 +64,8 @@ struct Hook {
     wake: Notify,
     stats: Arc<WebhookStats>,
     store: Option<Store>,
+    /// Replaced or removed by a reload: its delivery task ends.
+    retired: AtomicBool,
 }
 
 impl Hook {
@@ -157,40 +160,135 @@ impl Ids {
     }
 }
 
+/// The running webhooks: what a reload changes and metrics read.
+#[derive(Debug)]
+pub struct Webhooks {
+    hooks: Arc<ArcSwap<Vec<Arc<Hook>>>>,
+    store: Option<Store>,
+    shutdown: watch::Receiver<bool>,
+    /// The event stream, until the first webhook starts the task that
+    /// reads it (a stream nobody reads costs nothing).
+    idle: Mutex<Option<broadcast::Receiver<Event>>>,
+}
+
+impl Webhooks {
+    /// Each webhook's counters.
+    pub fn stats(&self) -> Vec<Arc<WebhookStats>> {
+        self.hooks.load().iter().map(|h| h.stats.clone()).collect()
+    }
+
+    /// Applies the `[[webhook]]`s of a reloaded configuration: an
+    /// unchanged webhook goes on as it was; a changed one (same URL) keeps
+    /// its waiting events, its counters and their order; a new one starts
+    /// empty; a removed one stops, and what the store kept for it is
+    /// forgotten. Must be called inside the control runtime.
+    pub fn reload(&self, configs: Vec<WebhookConfig>) {
+        let old = self.hooks.load_full();
+        let mut hooks = Vec::new();
+        for config in configs {
+            let before = old.iter().find(|h| h.config.url.text == config.url.text);
+            match before {
+                Some(hook) if hook.config == config => hooks.push(hook.clone()),
+                Some(hook) => {
+                    let new = new_hook(config, self.store.clone(), Some(hook.stats.clone()));
+                    hook.retire();
+                    let moved = hook.queue().drain();
+                    for (lane, item) in moved {
+                        new.push(&lane, item.event, item.body);
+                    }
+                    tracing::info!(webhook = %new.config.url.text, "webhook reconfigured");
+                    spawn_delivery(&new, &self.shutdown);
+                    hooks.push(new);
+                }
+                None => {
+                    let new = new_hook(config, self.store.clone(), None);
+                    tracing::info!(webhook = %new.config.url.text, "webhook added");
+                    spawn_delivery(&new, &self.shutdown);
+                    hooks.push(new);
+                }
+            }
+        }
+        for hook in old
+            .iter()
+            .filter(|h| !hooks.iter().any(|n| n.config.url.text == h.config.url.text))
+        {
+            hook.retire();
+            tracing::info!(webhook = %hook.config.url.text, "webhook removed; its waiting events are dropped");
+            if let Some(store) = &self.store {
+                store.forget_webhook(&hook.config.url.text);
+            }
+        }
+        let start = !hooks.is_empty();
+        self.hooks.store(Arc::new(hooks));
+        if start && let Some(events) = self.idle.lock().expect("webhooks lock").take() {
+            tokio::spawn(dispatch(
+                self.hooks.clone(),
+                self.store.clone(),
+                events.resubscribe(),
+                self.shutdown.clone(),
+            ));
+        }
+    }
+}
+
+impl Hook {
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+}
+
+fn new_hook(config: WebhookConfig, store: Option<Store>, stats: Option<Arc<WebhookStats>>) -> Arc<Hook> {
+    Arc::new(Hook {
+        stats: stats.unwrap_or_else(|| {
+            Arc::new(WebhookStats {
+                url: config.url.text.clone(),
+                ..WebhookStats::default()
+            })
+        }),
+        queue: Mutex::new(Queue::new(config.queue)),
+        wake: Notify::new(),
+        store,
+        retired: AtomicBool::new(false),
+        config,
+    })
+}
+
+fn spawn_delivery(hook: &Arc<Hook>, shutdown: &watch::Receiver<bool>) {
+    tokio::spawn(webhook::deliver(hook.clone(), shutdown.clone()));
+}
+
 /// Starts a delivery task per webhook and the task that queues events for
 /// them; `pending` is what the store kept from before. Must be called
-/// inside the control runtime. Returns each webhook's counters.
+/// inside the control runtime.
 pub fn start(
     webhooks: Vec<WebhookConfig>,
     store: Option<Store>,
     pending: Vec<PendingDelivery>,
     events: broadcast::Receiver<Event>,
     shutdown: watch::Receiver<bool>,
-) -> Vec<Arc<WebhookStats>> {
+) -> Arc<Webhooks> {
     let hooks: Vec<Arc<Hook>> = webhooks
         .into_iter()
-        .map(|config| {
-            Arc::new(Hook {
-                stats: Arc::new(WebhookStats {
-                    url: config.url.text.clone(),
-                    ..WebhookStats::default()
-                }),
-                queue: Mutex::new(Queue::new(config.queue)),
-                wake: Notify::new(),
-                store: store.clone(),
-                config,
-            })
-        })
+        .map(|config| new_hook(config, store.clone(), None))
         .collect();
     requeue(&hooks, store.as_ref(), pending);
     for hook in &hooks {
-        tokio::spawn(webhook::deliver(hook.clone(), shutdown.clone()));
+        spawn_delivery(hook, &shutdown);
     }
-    let stats = hooks.iter().map(|h| h.stats.clone()).collect();
-    if !hooks.is_empty() {
-        tokio::spawn(dispatch(hooks, store, events, shutdown));
+    let running = !hooks.is_empty();
+    let webhooks = Arc::new(Webhooks {
+        hooks: Arc::new(ArcSwap::from_pointee(hooks)),
+        store: store.clone(),
+        shutdown: shutdown.clone(),
+        idle: Mutex::new(None),
+    });
+    if running {
+        tokio::spawn(dispatch(webhooks.hooks.clone(), store, events, shutdown));
+    } else {
+        *webhooks.idle.lock().expect("webhooks lock") = Some(events);
     }
-    stats
+    webhooks
 }
 
 /// Queues again what the store kept; what was kept for a webhook that is
@@ -217,7 +315,7 @@ fn requeue(hooks: &[Arc<Hook>], store: Option<&Store>, pending: Vec<PendingDeliv
 
 /// Queues every event for the webhooks that want it, until shutdown.
 async fn dispatch(
-    hooks: Vec<Arc<Hook>>,
+    hooks: Arc<ArcSwap<Vec<Arc<Hook>>>>,
     store: Option<Store>,
     mut events: broadcast::Receiver<Event>,
     mut shutdown: watch::Receiver<bool>,
@@ -231,6 +329,7 @@ async fn dispatch(
         // What else is waiting goes in the same transaction: a burst of
         // events costs one commit, not one each.
         let mut batch = Vec::new();
+        let hooks = hooks.load_full();
         let closed = loop {
             match received {
                 Ok(event) => batch.push(event),
@@ -359,6 +458,7 @@ mod tests {
             queue: Mutex::new(Queue::new(config.queue)),
             wake: Notify::new(),
             store: None,
+            retired: AtomicBool::new(false),
             config,
         }
     }

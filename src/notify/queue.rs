@@ -60,6 +60,18 @@ impl Queue {
         }
     }
 
+    /// Takes every waiting event out, oldest first, with its lane (to
+    /// move them to the queue of a reconfigured webhook).
+    pub fn drain(&mut self) -> Vec<(String, Item)> {
+        let mut all: Vec<(String, Item)> = std::mem::take(&mut self.lanes)
+            .into_iter()
+            .flat_map(|(lane, l)| l.items.into_iter().map(move |item| (lane.clone(), item)))
+            .collect();
+        all.sort_by_key(|(_, item)| item.seq);
+        self.len = 0;
+        all
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

@@ -54,6 +54,9 @@ pub(super) async fn deliver(hook: Arc<Hook>, mut shutdown: watch::Receiver<bool>
     });
     let key = key(&hook.config.secret);
     loop {
+        if hook.retired.load(Ordering::Relaxed) {
+            return;
+        }
         let next = hook.queue().next(Instant::now());
         let wait = async {
             match next {

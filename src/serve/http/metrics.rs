@@ -82,7 +82,13 @@ pub async fn scrape(State(api): State<Api>, headers: HeaderMap) -> Result<Respon
         serials,
         counts: api.0.log.counts(),
         udp,
-        webhooks: api.0.webhooks.iter().map(|w| (w.url.clone(), w.counts())).collect(),
+        webhooks: api
+            .0
+            .webhooks
+            .stats()
+            .iter()
+            .map(|w| (w.url.clone(), w.counts()))
+            .collect(),
         tcp: api.0.tcp.load(),
     };
     let mut registry = Registry::with_prefix("lifeline");

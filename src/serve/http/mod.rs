@@ -68,7 +68,7 @@ pub struct Parts {
     /// The UDP workers' live counters, summed by metrics scrapes.
     pub udp: Vec<Arc<LiveStats>>,
     /// Each webhook's counters, read by metrics scrapes.
-    pub webhooks: Vec<Arc<crate::notify::WebhookStats>>,
+    pub webhooks: Arc<crate::notify::Webhooks>,
     /// The TCP connections' counters.
     pub tcp: Arc<LiveCounts>,
     pub shutdown: watch::Receiver<bool>,

@@ -46,7 +46,7 @@ pub(super) struct Shared {
     pub auth: crate::config::api::ApiAuth,
     pub log: Arc<EventLog>,
     pub udp: Vec<Arc<crate::serve::dns::udp::LiveStats>>,
-    pub webhooks: Vec<Arc<crate::notify::WebhookStats>>,
+    pub webhooks: Arc<crate::notify::Webhooks>,
     pub tcp: Arc<crate::serve::dns::stats::LiveCounts>,
     pub started: SystemTime,
     /// Ends the status page's streams, which would otherwise hold
