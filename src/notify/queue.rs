@@ -242,4 +242,23 @@ mod tests {
         assert_eq!(backoff(40, s1, s60, 0.0), s60);
         assert_eq!(backoff(1, s1, s60, 1.0), Duration::from_millis(500));
     }
+
+    #[test]
+    fn drain_takes_everything_oldest_first_with_its_lane() {
+        let mut q = Queue::new(10);
+        q.push("record:b", "1".into(), body());
+        q.push("record:a", "2".into(), body());
+        q.push("record:b", "3".into(), body());
+        let drained: Vec<(String, String)> = q.drain().into_iter().map(|(lane, item)| (lane, item.event)).collect();
+        assert_eq!(
+            drained,
+            [
+                ("record:b".to_string(), "1".to_string()),
+                ("record:a".to_string(), "2".to_string()),
+                ("record:b".to_string(), "3".to_string())
+            ]
+        );
+        assert!(q.is_empty());
+        assert_eq!(q.next(Instant::now()), Next::Empty);
+    }
 }
