@@ -29,9 +29,11 @@ impl Tool {
     fn ask(&self, addr: SocketAddr, args: &[&str]) -> DigOutput {
         let at = format!("@{}", addr.ip());
         let port = addr.port().to_string();
+        // One retry: a datagram lost on a machine loaded by the other tests
+        // is not what these tests are about (what the answers say is).
         let once = match self.name {
-            "kdig" => ["+time=3", "+retry=0"],
-            _ => ["+time=3", "+tries=1"],
+            "kdig" => ["+time=3", "+retry=1"],
+            _ => ["+time=3", "+tries=2"],
         };
         let mut all = vec![at.as_str(), "-p", port.as_str()];
         all.extend(once);
