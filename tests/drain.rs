@@ -340,6 +340,14 @@ fn scheduled_and_tagged_drains_survive_kill_9() {
     assert_eq!(a(&server, WWW).ttl(), 1, "inside the scheduled drain's window");
     let overrides = get(api(&server), "/v1/overrides").json();
     assert_eq!(overrides["overrides"].as_array().unwrap().len(), 3, "{overrides}");
+    assert!(
+        overrides["overrides"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["reason"] == "power" && o["by"].is_string()),
+        "who and why survive the restart too: {overrides}"
+    );
     assert_eq!(overrides["scheduled"][0]["starts"], scheduled, "{overrides}");
     assert_eq!(overrides["scheduled"][0]["reason"], "later", "{overrides}");
     // At its time the scheduled drain starts: every endpoint of www is out,
@@ -366,4 +374,34 @@ fn a_tag_that_is_not_a_word_is_a_config_error_with_its_line() {
     assert!(out.stderr.contains("lifeline.toml:"), "{}", out.stderr);
     assert!(out.stderr.contains("tags.dc"), "{}", out.stderr);
     assert!(out.stderr.contains("\"fra west\""), "{}", out.stderr);
+}
+
+#[test]
+fn a_scheduled_return_to_the_checks_survives_kill_9_and_ends_the_drain_at_its_time() {
+    let state = TempDir::new();
+    let server = start(30, Some(&state));
+    let out = cli(&server, &["drain", "fra-1", "--reason", "rack work"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let at = humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(4)).to_string();
+    let body = format!(r#"{{"endpoint": "fra-1", "mode": "auto", "at": "{at}", "reason": "work ends"}}"#);
+    let reply = post(api(&server), "/v1/overrides", Some(TOKEN), &body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["scheduled"]["mode"], "auto", "{}", reply.body);
+    kill9(&server);
+    drop(server);
+
+    let server = start(30, Some(&state));
+    assert!(
+        !a(&server, WWW).addresses.contains(&"127.0.0.11".to_string()),
+        "still drained"
+    );
+    let overrides = get(api(&server), "/v1/overrides").json();
+    assert_eq!(overrides["scheduled"][0]["mode"], "auto", "{overrides}");
+    let back = poll_until(Duration::from_secs(10), || {
+        a(&server, WWW).addresses.contains(&"127.0.0.11".to_string())
+    });
+    assert!(back, "the drain ended at its scheduled time after the restart");
+    let overrides = get(api(&server), "/v1/overrides").json();
+    assert_eq!(overrides["overrides"], serde_json::json!([]), "{overrides}");
+    assert_eq!(overrides["scheduled"], serde_json::json!([]), "{overrides}");
 }

@@ -377,6 +377,8 @@ pub(super) fn restore(
         let mode = match o.mode.as_str() {
             "drain" => Override::Drain,
             "force-up" => Override::ForceUp,
+            // A scheduled return to the checks ("undrain at 06:00").
+            "auto" if o.starts.is_some() => Override::Auto,
             _ => continue,
         };
         let note = Note {
