@@ -116,6 +116,10 @@ enum Command {
         target: TargetArgs,
         #[arg(long)]
         reason: Option<String>,
+        /// At this time instead of now (RFC 3339 or +DURATION): the end of a
+        /// maintenance window.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
     /// Treat an endpoint as up whatever its checks say.
     ForceUp {
@@ -292,8 +296,13 @@ fn main() -> ExitCode {
                 Request::overriding(target.into(), "drain", Some(reason), lasts, at),
             );
         }
-        Command::Undrain { api, target, reason } => {
-            return ask(api, Request::overriding(target.into(), "auto", reason, None, None));
+        Command::Undrain {
+            api,
+            target,
+            reason,
+            at,
+        } => {
+            return ask(api, Request::overriding(target.into(), "auto", reason, None, at));
         }
         Command::ForceUp {
             api,

@@ -229,7 +229,7 @@ async fn set_override(
     let by = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "cli".into());
-    if let (Target::Endpoint(endpoint), "auto") = (target, mode) {
+    if let (Target::Endpoint(endpoint), "auto", None) = (target, mode, &at) {
         let mut path = format!("/v1/overrides/{}?by={}", segment(endpoint), segment(&by));
         if let Some(reason) = reason {
             path += &format!("&reason={}", segment(reason));

@@ -12,6 +12,7 @@
 //! | drain / force-up               | replaced                | kept             |
 //! | drain / force-up `--at T`      | kept until T            | replaced         |
 //! | auto (undrain)                 | ended                   | cancelled        |
+//! | auto `--at T`                  | kept until T, then ended| replaced         |
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
