@@ -246,6 +246,17 @@ fn a_scheduled_drain_lowers_the_ttl_one_ttl_ahead_then_takes_the_endpoint_out() 
         "{ahead:?}"
     );
     let starts_in = |t: Instant| starts.duration_since(SystemTime::now()).unwrap_or_default() + t.elapsed();
+    let status = cli(&server, &["status"]);
+    let row = String::from_utf8_lossy(&status.stdout)
+        .lines()
+        .find(|l| l.starts_with("fra-1 "))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        row.contains(" drain at 20"),
+        "the status table shows the scheduled drain: {}",
+        text(&status)
+    );
 
     // Before the window: the normal TTL, every endpoint.
     let now = a(&server, WWW);

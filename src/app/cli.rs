@@ -416,11 +416,19 @@ fn endpoint_row(e: &Value) -> Vec<String> {
         (false, true) => "DOWN (stale)",
     };
     let admin = &e["override"];
-    let admin = if admin.is_null() {
+    let mut admin = if admin.is_null() {
         "-".to_string()
     } else {
         format!("{} by {}", text(&admin["mode"]), text(&admin["by"]))
     };
+    let scheduled = &e["scheduled"];
+    if !scheduled.is_null() {
+        let next = format!("{} at {}", text(&scheduled["mode"]), text(&scheduled["starts"]));
+        admin = match admin.as_str() {
+            "-" => next,
+            _ => format!("{admin}; {next}"),
+        };
+    }
     vec![
         text(&e["name"]),
         state.into(),
