@@ -99,6 +99,11 @@
       const why = [o.by && "by " + o.by, o.reason, o.until && "until " + o.until].filter(Boolean).join(", ");
       td.append(" ", badge(o.mode, "override", why));
     }
+    if (e.scheduled) {
+      const s = e.scheduled;
+      const why = [s.by && "by " + s.by, s.reason, s.until && "until " + s.until].filter(Boolean).join(", ");
+      td.append(" ", badge(s.mode + " at " + s.starts, "warn", why));
+    }
     if (e.held_until) td.append(" ", badge("damped", "warn", "flapping: held down until " + e.held_until));
     if (e.stale) td.append(" ", badge("stale", "warn", "no fresh check result: the verdict holds"));
     if (!e.override && e.checks_up !== e.up) td.append(" ", badge("checks say " + (e.checks_up ? "up" : "down"), "warn"));
