@@ -215,6 +215,17 @@ fn draining_an_endpoint_by_the_name_written_drains_both_of_its_families() {
     // One family alone, by its own name.
     let reply = common::api::delete(s.api, "/v1/overrides/primary%2Fv6", Some(token));
     assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["name"], "primary/v6", "{}", reply.body);
     wait_for(s.server.addr, Rtype::AAAA, &["::1"]);
     assert!(lookup(s.server.addr, WWW, Rtype::A).is(&[&s.backup.0]));
+    // Both, by the name as written.
+    let reply = common::api::delete(s.api, "/v1/overrides/primary", Some(token));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json()["endpoints"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        reply.body
+    );
+    wait_for(s.server.addr, Rtype::A, &[&s.primary]);
 }

@@ -24,7 +24,7 @@ use super::error::ApiError;
 use super::events::{self, EventLog, Filter, Page};
 use super::views::{self, Clock, Context, EndpointView, ExplainView, OverrideView, RecordView};
 use super::{Reload, metrics, page, stream};
-use crate::app::health::{Health, Request, Status, Target};
+use crate::app::health::{Applied, Health, Request, Status, Target};
 use crate::config::api::ApiToken;
 use crate::config::limits;
 use crate::decide::verdict::Override;
@@ -487,6 +487,12 @@ async fn set_override(
             starts,
         })
         .await?;
+    applied_view(&api, &applied, tagged).await.map(Json)
+}
+
+/// What an override request answers: the endpoint it named, or for a tag
+/// or a dual-stack endpoint (both of its families) the list.
+async fn applied_view(api: &Api, applied: &Applied, tagged: bool) -> Result<OverrideResponse, ApiError> {
     let status = api.status().await?;
     let ctx = api.context(&status);
     let mut views = Vec::new();
@@ -494,12 +500,10 @@ async fn set_override(
         let endpoint = views::find_endpoint(&status, name)?;
         views.push(EndpointView::of(endpoint, &ctx).ok_or_else(|| ApiError::UnknownEndpoint(name.clone()))?);
     }
-    // One endpoint named: that endpoint; a tag, or a dual-stack endpoint
-    // (both of its families): the list.
-    Ok(Json(match (tagged, views.len()) {
+    Ok(match (tagged, views.len()) {
         (false, 1) => OverrideResponse::One(Box::new(views.remove(0))),
         _ => OverrideResponse::Tagged { endpoints: views },
-    }))
+    })
 }
 
 /// When a scheduled override starts: an RFC 3339 time, "not before": one
@@ -552,14 +556,15 @@ async fn clear_override(
     State(api): State<Api>,
     endpoint: Result<Path<String>, PathRejection>,
     q: Result<Query<ClearQuery>, QueryRejection>,
-) -> Result<Json<EndpointView>, ApiError> {
+) -> Result<Json<OverrideResponse>, ApiError> {
     let endpoint = path(endpoint)?;
     let q = query(q)?;
     let audit = audit(q.reason.unwrap_or_default(), q.by)?;
-    api.0
+    let applied = api
+        .0
         .health
         .request(Request {
-            target: Target::Endpoint(endpoint.clone()),
+            target: Target::Endpoint(endpoint),
             mode: Override::Auto,
             reason: audit.reason,
             by: audit.by,
@@ -567,7 +572,7 @@ async fn clear_override(
             starts: None,
         })
         .await?;
-    endpoint_view(&api, &endpoint).await.map(Json)
+    applied_view(&api, &applied, false).await.map(Json)
 }
 
 #[derive(Debug, Serialize)]
