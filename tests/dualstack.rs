@@ -218,6 +218,10 @@ fn draining_an_endpoint_by_the_name_written_drains_both_of_its_families() {
     assert_eq!(reply.json()["name"], "primary/v6", "{}", reply.body);
     wait_for(s.server.addr, Rtype::AAAA, &["::1"]);
     assert!(lookup(s.server.addr, WWW, Rtype::A).is(&[&s.backup.0]));
+    // Its views are per family, and the name as written says so.
+    let reply = get(s.api, "/v1/endpoints/primary");
+    assert_eq!(reply.status, 404);
+    assert!(reply.error().contains("primary/v4 and primary/v6"), "{}", reply.body);
     // Both, by the name as written.
     let reply = common::api::delete(s.api, "/v1/overrides/primary", Some(token));
     assert_eq!(reply.status, 200, "{}", reply.body);

@@ -23,6 +23,8 @@ pub enum ApiError {
     WritesDisabled,
     #[error("no endpoint named \"{0}\"; GET /v1/endpoints lists them")]
     UnknownEndpoint(String),
+    #[error("\"{name}\" is a dual-stack endpoint with a verdict per family: ask for {families} (written %2F in a URL)")]
+    DualStackEndpoint { name: String, families: String },
     #[error("no endpoint carries the tag {0}; GET /v1/endpoints lists the tags")]
     UnknownTag(String),
     #[error("no health-checked record named \"{0}\"; GET /v1/records lists them")]
@@ -52,6 +54,7 @@ impl ApiError {
             ApiError::MissingToken | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
             ApiError::WritesDisabled => StatusCode::FORBIDDEN,
             ApiError::UnknownEndpoint(_)
+            | ApiError::DualStackEndpoint { .. }
             | ApiError::UnknownTag(_)
             | ApiError::UnknownRecord(_)
             | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,

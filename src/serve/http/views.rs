@@ -86,11 +86,22 @@ pub fn find_record<'a>(status: &'a Status, asked: &str) -> Result<&'a RecordStat
 }
 
 pub fn find_endpoint<'a>(status: &'a Status, name: &str) -> Result<&'a EndpointStatus, ApiError> {
-    status
-        .endpoints
+    if let Some(e) = status.endpoints.iter().find(|e| e.name == name) {
+        return Ok(e);
+    }
+    // A dual-stack endpoint has a verdict per family: name them.
+    let families: Vec<String> = ["v4", "v6"]
         .iter()
-        .find(|e| e.name == name)
-        .ok_or_else(|| ApiError::UnknownEndpoint(name.to_string()))
+        .map(|f| format!("{name}/{f}"))
+        .filter(|n| status.endpoints.iter().any(|e| e.name == *n))
+        .collect();
+    match families.is_empty() {
+        true => Err(ApiError::UnknownEndpoint(name.to_string())),
+        false => Err(ApiError::DualStackEndpoint {
+            name: name.to_string(),
+            families: families.join(" and "),
+        }),
+    }
 }
 
 /// What the views need besides the status.
