@@ -91,17 +91,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn kill9(server: &Lifeline) {
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &server.pid().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::thread::sleep(Duration::from_millis(100));
-}
-
 #[test]
 fn a_tag_drains_every_endpoint_that_carries_it_in_one_call() {
     let server = start(30, None);
@@ -339,7 +328,7 @@ fn scheduled_and_tagged_drains_survive_kill_9() {
     let out = cli(&server, &["drain", "ams-1", "--at", "+5s", "--reason", "later"]);
     assert!(out.status.success(), "{}", text(&out));
     let scheduled = get(api(&server), "/v1/overrides").json()["scheduled"][0]["starts"].clone();
-    kill9(&server);
+    server.kill9();
     drop(server);
 
     let server = start(30, Some(&state));
@@ -400,7 +389,7 @@ fn a_scheduled_return_to_the_checks_survives_kill_9_and_ends_the_drain_at_its_ti
         "{}",
         text(&out)
     );
-    kill9(&server);
+    server.kill9();
     drop(server);
 
     let server = start(30, Some(&state));

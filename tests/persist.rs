@@ -59,17 +59,6 @@ fn answer(server: &Lifeline) -> Vec<String> {
         .collect()
 }
 
-fn kill9(server: &Lifeline) {
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &server.pid().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::thread::sleep(Duration::from_millis(100));
-}
-
 fn drain(server: &Lifeline, endpoint: &str) -> u16 {
     let body = format!(r#"{{"endpoint": "{endpoint}", "mode": "drain", "reason": "maintenance"}}"#);
     post(server.api.unwrap(), "/v1/overrides", Some(TOKEN), &body).status
@@ -82,7 +71,7 @@ fn a_drain_survives_kill_9_and_its_removal_too() {
     assert_eq!(answer(&server), ["127.0.0.2"]);
     assert!((200..300).contains(&drain(&server, "a")));
     assert!(poll_until(Duration::from_secs(5), || answer(&server) == ["127.0.0.3"]));
-    kill9(&server);
+    server.kill9();
     drop(server);
 
     let server = start(&state, "auto");
@@ -94,7 +83,7 @@ fn a_drain_survives_kill_9_and_its_removal_too() {
     let cleared = delete(server.api.unwrap(), "/v1/overrides/a", Some(TOKEN));
     assert!((200..300).contains(&cleared.status), "{}", cleared.error());
     assert!(poll_until(Duration::from_secs(5), || answer(&server) == ["127.0.0.2"]));
-    kill9(&server);
+    server.kill9();
     drop(server);
 
     let server = start(&state, "auto");
@@ -111,7 +100,7 @@ fn a_manual_failover_is_not_forgotten_by_a_restart() {
     assert!((200..300).contains(&undrained.status));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(answer(&server), ["127.0.0.3"], "manual failback: stays on the backup");
-    kill9(&server);
+    server.kill9();
     drop(server);
 
     let server = start(&state, "manual");
@@ -513,7 +502,7 @@ fn a_down_verdict_survives_kill_9_unless_its_check_changed() {
         "a's verdict is written: {:?}",
         kept_verdict(&state, "a")
     );
-    kill9(&server);
+    server.kill9();
     drop(server);
 
     // Same check: the first answers come before its first result, from
@@ -530,7 +519,7 @@ fn a_down_verdict_survives_kill_9_unless_its_check_changed() {
         .filter(|e| e["up"] == true)
         .count();
     assert_eq!(restart_flaps, 0, "no verdict flapped up: {events}");
-    kill9(&server);
+    server.kill9();
     drop(server);
 
     // Another interval is another check: it starts afresh, from `initial`.
@@ -564,7 +553,7 @@ fn events_survive_kill_9_with_their_ids_and_filters() {
             .flatten()
     };
     assert!(poll_until(Duration::from_secs(5), || stored_max() == Some(latest as i64)));
-    kill9(&server);
+    server.kill9();
     drop(server);
 
     let server = start(&state, "auto");

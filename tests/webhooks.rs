@@ -10,7 +10,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -472,13 +471,7 @@ fn events_queued_while_the_receiver_is_down_survive_kill_9() {
         &url,
         None
     ) == Some(n)));
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &server.pid().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    server.kill9();
     drop(server);
 
     let receiver = Receiver::listen(port, Mode::Status(200));

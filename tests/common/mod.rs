@@ -187,6 +187,19 @@ impl Lifeline {
         signal(self.pid(), "TERM");
     }
 
+    /// Kills the server with SIGKILL (no chance to clean up: a crash) and
+    /// waits until it is gone.
+    pub fn kill9(&self) {
+        signal(self.pid(), "KILL");
+        let stat = format!("/proc/{}/stat", self.pid());
+        let gone = poll_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&stat).map_or(true, |s| {
+                s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        });
+        assert!(gone, "the server did not die of SIGKILL");
+    }
+
     /// The directory of the config, for rewriting files before a reload.
     pub fn dir(&self) -> &Path {
         &self._dir.as_ref().expect("started with a config").0
