@@ -43,6 +43,9 @@ const RECENT_EVENTS: usize = 50;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
+/// At most one `state` per client this often: with thousands of endpoints
+/// a state is megabytes, and a burst of changes needs only the last one.
+const STATE_EVERY: Duration = Duration::from_millis(500);
 
 /// `GET /v1/stream`.
 pub async fn stream(State(api): State<Api>) -> Sse<KeepAliveStream<Feed>> {
@@ -76,11 +79,23 @@ async fn feed(api: Api, tx: mpsc::Sender<SseEvent>) {
     if start(&api, &tx, watch.history, watch.recent).await.is_err() {
         return;
     }
+    // When the last state was sent, and whether a change since awaits one.
+    let mut last_state = tokio::time::Instant::now();
+    let mut state_due = false;
     loop {
+        let next_state = last_state + STATE_EVERY;
         let first = tokio::select! {
-            first = live.recv() => first,
+            first = live.recv() => Some(first),
+            _ = tokio::time::sleep_until(next_state), if state_due => None,
             _ = tx.closed() => return,
             _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let Some(first) = first else {
+            if send_state(&api, &tx).await.is_err() {
+                return;
+            }
+            (last_state, state_due) = (tokio::time::Instant::now(), false);
+            continue;
         };
         // Lagged or closed: either way the picture would have holes.
         let Ok(first) = first else { return };
@@ -92,10 +107,21 @@ async fn feed(api: Api, tx: mpsc::Sender<SseEvent>) {
                 Err(_) => return,
             }
         }
-        if forward(&api, &tx, &batch).await.is_err() {
-            return;
+        match forward(&tx, &batch).await {
+            Err(Gone) => return,
+            Ok(changed) => state_due |= changed,
+        }
+        if state_due && last_state.elapsed() >= STATE_EVERY {
+            if send_state(&api, &tx).await.is_err() {
+                return;
+            }
+            (last_state, state_due) = (tokio::time::Instant::now(), false);
         }
     }
+}
+
+async fn send_state(api: &Api, tx: &mpsc::Sender<SseEvent>) -> Result<(), Gone> {
+    send(tx, message("state", &state(api).await?)).await
 }
 
 /// The whole picture: records and endpoints, check histories, recent
@@ -107,9 +133,10 @@ async fn start(api: &Api, tx: &mpsc::Sender<SseEvent>, history: Vec<Series>, rec
 }
 
 /// One batch of events: the check results in one message, each event the
-/// log kept in its own, then the records and endpoints again if anything
-/// but a check result happened.
-async fn forward(api: &Api, tx: &mpsc::Sender<SseEvent>, batch: &[Arc<Logged>]) -> Result<(), Gone> {
+/// log kept in its own; says whether anything but a check result happened
+/// (the records and endpoints are then sent again, at most every
+/// [`STATE_EVERY`]).
+async fn forward(tx: &mpsc::Sender<SseEvent>, batch: &[Arc<Logged>]) -> Result<bool, Gone> {
     let checks: Vec<CheckResult> = batch.iter().filter_map(|l| CheckResult::of(l)).collect();
     if !checks.is_empty() {
         send(tx, message("checks", &checks)).await?;
@@ -119,11 +146,7 @@ async fn forward(api: &Api, tx: &mpsc::Sender<SseEvent>, batch: &[Arc<Logged>]) 
             send(tx, message("event", &EventView::of(id, &logged.event))).await?;
         }
     }
-    let changed = batch.iter().any(|l| !matches!(l.event.kind, EventKind::Check { .. }));
-    if changed {
-        send(tx, message("state", &state(api).await?)).await?;
-    }
-    Ok(())
+    Ok(batch.iter().any(|l| !matches!(l.event.kind, EventKind::Check { .. })))
 }
 
 /// What the page shows of records and endpoints.
