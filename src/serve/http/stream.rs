@@ -43,6 +43,10 @@ const RECENT_EVENTS: usize = 50;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
+/// Check results in the history sent on connect, over all checks.
+const HISTORY_POINTS: usize = 60_000;
+/// ... but never fewer than this per check.
+const MIN_POINTS: usize = 5;
 /// At most one `state` per client this often: with thousands of endpoints
 /// a state is megabytes, and a burst of changes needs only the last one.
 const STATE_EVERY: Duration = Duration::from_millis(500);
@@ -126,7 +130,14 @@ async fn send_state(api: &Api, tx: &mpsc::Sender<SseEvent>) -> Result<(), Gone> 
 
 /// The whole picture: records and endpoints, check histories, recent
 /// events (newest first).
-async fn start(api: &Api, tx: &mpsc::Sender<SseEvent>, history: Vec<Series>, recent: Page) -> Result<(), Gone> {
+async fn start(api: &Api, tx: &mpsc::Sender<SseEvent>, mut history: Vec<Series>, recent: Page) -> Result<(), Gone> {
+    // With thousands of checks the newest results of each are enough for
+    // the page's small charts: the first message stays a few MB.
+    let keep = (HISTORY_POINTS / history.len().max(1)).max(MIN_POINTS);
+    for series in &mut history {
+        let drop = series.results.len().saturating_sub(keep);
+        series.results.drain(..drop);
+    }
     send(tx, message("state", &state(api).await?).retry(RETRY)).await?;
     send(tx, message("history", &history)).await?;
     send(tx, message("events", &recent.events)).await
