@@ -43,6 +43,8 @@ const RECENT_EVENTS: usize = 50;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long check results are gathered into one `checks` message.
+const CHECKS_WINDOW: Duration = Duration::from_millis(200);
 /// Check results in the history sent on connect, over all checks.
 const HISTORY_POINTS: usize = 60_000;
 /// ... but never fewer than this per check.
@@ -103,7 +105,26 @@ async fn feed(api: Api, tx: mpsc::Sender<SseEvent>) {
         };
         // Lagged or closed: either way the picture would have holes.
         let Ok(first) = first else { return };
+        // Check results are gathered for a moment, so that thousands a
+        // second make a few messages; anything the log keeps (a verdict,
+        // an answer) goes out at once.
+        let mut urgent = first.id.is_some();
         let mut batch = vec![first];
+        let window = tokio::time::sleep(CHECKS_WINDOW);
+        tokio::pin!(window);
+        while !urgent {
+            tokio::select! {
+                biased;
+                next = live.recv() => match next {
+                    Ok(next) => {
+                        urgent = next.id.is_some();
+                        batch.push(next);
+                    }
+                    Err(_) => return,
+                },
+                _ = &mut window => break,
+            }
+        }
         loop {
             match live.try_recv() {
                 Ok(next) => batch.push(next),
