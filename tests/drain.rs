@@ -407,3 +407,30 @@ fn a_scheduled_return_to_the_checks_survives_kill_9_and_ends_the_drain_at_its_ti
     assert_eq!(overrides["overrides"], serde_json::json!([]), "{overrides}");
     assert_eq!(overrides["scheduled"], serde_json::json!([]), "{overrides}");
 }
+
+#[test]
+fn times_at_the_edges_of_rfc_3339_are_taken_without_harm() {
+    let server = start(30, None);
+    let api = api(&server);
+    // The last second RFC 3339 can write, for 90 days: the lapse cannot be
+    // written, and is shown as the last writable moment.
+    let far = r#"{"endpoint": "fra-1", "mode": "drain", "reason": "x", "for": "2160h", "at": "9999-12-31T23:59:59Z"}"#;
+    let reply = post(api, "/v1/overrides", Some(TOKEN), far);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json()["scheduled"]["until"],
+        "9999-12-31T23:59:59.999Z",
+        "{}",
+        reply.body
+    );
+    // A time before 1970 has passed: the drain acts now.
+    let past = r#"{"endpoint": "fra-2", "mode": "drain", "reason": "x", "at": "1960-01-01T00:00:00Z"}"#;
+    let reply = post(api, "/v1/overrides", Some(TOKEN), past);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["override"]["mode"], "drain", "{}", reply.body);
+    // The engine is alive and answering.
+    assert_eq!(sorted(a(&server, WWW).addresses), ["127.0.0.11", "127.0.0.21"]);
+    let events = get(api, "/v1/events?kind=override").json();
+    assert_eq!(events["events"].as_array().map(Vec::len), Some(2), "{events}");
+    assert_eq!(server.log_count("panicked"), 0);
+}

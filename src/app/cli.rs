@@ -98,7 +98,8 @@ fn at_time(text: &str) -> Result<String, ClientError> {
         Some(ahead) => {
             let ahead = crate::config::resolved::parse_duration(ahead)
                 .map_err(|e| ClientError::Url(format!("--at {text}: {e}")))?;
-            Ok(humantime::format_rfc3339_seconds(std::time::SystemTime::now() + ahead).to_string())
+            let at = crate::publish::event::writable(std::time::SystemTime::now() + ahead);
+            Ok(humantime::format_rfc3339_seconds(at).to_string())
         }
         None => Ok(text.to_string()),
     }

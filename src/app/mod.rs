@@ -361,6 +361,7 @@ impl Server {
     /// Waits for SIGHUP (reload) and SIGTERM/SIGINT (stop).
     fn run_until_signalled(&self, mut signals: Signals) -> anyhow::Result<()> {
         self.runtime.block_on(async {
+            let mut watch = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = signals.hup.recv() => {
@@ -370,6 +371,13 @@ impl Server {
                     }
                     _ = signals.term.recv() => return Ok(()),
                     _ = signals.int.recv() => return Ok(()),
+                    // The decide task never ends while the server runs: if it
+                    // did (a bug), answers would freeze unnoticed. Better to
+                    // stop, so that the service manager starts Lifeline again
+                    // with its state restored.
+                    _ = watch.tick() => if !self.health.is_running() {
+                        anyhow::bail!("the health engine stopped unexpectedly; exiting so that it can be restarted");
+                    }
                 }
             }
         })

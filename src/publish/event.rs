@@ -72,6 +72,17 @@ pub enum EventKind {
     Watchdog { reason: String, restarts: u32 },
 }
 
+/// The latest time RFC 3339's four-digit years can write,
+/// 9999-12-31T23:59:59.999Z, after the Unix epoch.
+const LATEST: Duration = Duration::from_millis(253_402_300_799_999);
+
+/// `t` within what RFC 3339 can write (1970 to the end of year 9999): an
+/// override scheduled at the end of 9999 for 90 days lapses, as far as any
+/// text can say, then.
+pub fn writable(t: SystemTime) -> SystemTime {
+    t.clamp(std::time::UNIX_EPOCH, std::time::UNIX_EPOCH + LATEST)
+}
+
 /// Who set an override, why, and until when.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Audit {
@@ -192,7 +203,7 @@ impl std::fmt::Display for EventKind {
                     Some(starts) => write!(
                         f,
                         "endpoint {endpoint} to be {mode} at {} by {}",
-                        humantime::format_rfc3339_seconds(starts),
+                        humantime::format_rfc3339_seconds(writable(starts)),
                         audit.by
                     )?,
                     None => write!(f, "endpoint {endpoint} set to {mode} by {}", audit.by)?,
@@ -201,7 +212,7 @@ impl std::fmt::Display for EventKind {
                     write!(f, ": {}", audit.reason)?;
                 }
                 if let Some(until) = audit.until {
-                    write!(f, " (until {})", humantime::format_rfc3339_seconds(until))?;
+                    write!(f, " (until {})", humantime::format_rfc3339_seconds(writable(until)))?;
                 }
                 Ok(())
             }

@@ -18,7 +18,7 @@ use crate::decide::{EndpointId, Millis};
 
 /// A time as the API writes it: RFC 3339, UTC, milliseconds.
 pub fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    humantime::format_rfc3339_millis(crate::publish::event::writable(t)).to_string()
 }
 
 /// Decide's clock paired with the wall clock at the moment of a status,
