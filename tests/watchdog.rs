@@ -394,3 +394,26 @@ fall = 1
     assert_eq!(endpoint(&server, "dead-a")["up"], false);
     drop(backends);
 }
+
+#[test]
+fn a_server_whose_health_engine_dies_exits_with_an_error_instead_of_serving_frozen_answers() {
+    let net = Net(85);
+    let (_backends, port) = backends_on(&[net.ip(2), net.ip(3)]);
+    let mut server = start(
+        &failover_body(net, port, "200ms", "100ms"),
+        &[("LIFELINE_FAULT", "engine-dies-after=1s")],
+    );
+    let www = format!("www.{ORIGIN}");
+    wait_for_a(server.addr, &www, &[&net.addr(2)]);
+    let exited = poll_until(Duration::from_secs(10), || !server.is_running());
+    assert!(exited, "the server exits once its health engine is gone");
+    let status = server.exit_status().expect("exited");
+    assert!(
+        !status.success(),
+        "with an error, for the service manager to restart it: {status:?}"
+    );
+    assert!(
+        server.log_count("the health engine stopped unexpectedly") >= 1,
+        "and says why"
+    );
+}

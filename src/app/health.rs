@@ -521,13 +521,20 @@ impl Health {
         };
         // Fault injection for proving the watchdog (docs/operations.md): the
         // first checker only; the one the watchdog starts runs normally.
-        let fault = match std::env::var(FAULT_ENV) {
+        // `engine-dies-after=DURATION` makes the decide task itself fail.
+        let (fault, engine_dies) = match std::env::var(FAULT_ENV) {
+            Ok(text) if text.starts_with("engine-dies-after=") => {
+                let after = &text["engine-dies-after=".len()..];
+                let after = humantime::parse_duration(after).map_err(|e| anyhow::anyhow!("{FAULT_ENV}: {e}"))?;
+                tracing::warn!(?after, "{FAULT_ENV} is set: the health engine will fail on purpose");
+                (None, Some(after))
+            }
             Ok(text) if !text.is_empty() => {
                 let fault: crate::observe::Fault = text.parse().map_err(|e| anyhow::anyhow!("{FAULT_ENV}: {e}"))?;
                 tracing::warn!(?fault, "{FAULT_ENV} is set: the checker will fail on purpose");
-                Some(fault)
+                (Some(fault), None)
             }
-            _ => None,
+            _ => (None, None),
         };
         let options = SchedulerOptions {
             fault,
@@ -558,7 +565,18 @@ impl Health {
             operator: operator::Operator::default(),
             unsaved: BTreeSet::new(),
         };
-        let task = tokio::spawn(run(state, rx, command_rx, snapshot, events.clone(), shutdown));
+        let engine = run(state, rx, command_rx, snapshot, events.clone(), shutdown);
+        let task = tokio::spawn(async move {
+            match engine_dies {
+                None => engine.await,
+                Some(after) => {
+                    tokio::select! {
+                        () = engine => {}
+                        () = tokio::time::sleep(after) => panic!("injected fault: the health engine dies"),
+                    }
+                }
+            }
+        });
         Ok(Health {
             events,
             commands,

@@ -107,7 +107,7 @@ impl std::str::FromStr for Fault {
             "checker-stalls-after" => FaultKind::Stalls,
             _ => {
                 return Err(format!(
-                    "\"{text}\": write checker-dies-after=DURATION or checker-stalls-after=DURATION"
+                    "\"{text}\": write checker-dies-after=DURATION, checker-stalls-after=DURATION or engine-dies-after=DURATION"
                 ));
             }
         };

@@ -205,6 +205,11 @@ impl Lifeline {
         &self._dir.as_ref().expect("started with a config").0
     }
 
+    /// How the server exited, if it has.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
