@@ -47,6 +47,8 @@ fn the_flag_makes_every_log_line_a_json_object_with_its_fields() {
         &["--api", "127.0.0.1:0", "--log-format", "json"],
         &[("LIFELINE_LOG", "debug")],
     );
+    // The warning comes when the API starts, after the lines of the load.
+    assert!(poll_until(Duration::from_secs(10), || server.log_count("read-only") >= 1));
     let lines = lines(&server, 2);
     assert_json_lines(&lines);
     let warning = lines
@@ -79,6 +81,7 @@ fn the_configuration_can_ask_for_json_and_text_is_the_default() {
     assert_json_lines(&lines(&server, 1));
 
     let server = Lifeline::with_config_args(&config(""), &[(name, &zone)], &["--api", "127.0.0.1:0"], &[]);
+    assert!(poll_until(Duration::from_secs(10), || server.log_count("read-only") >= 1));
     let text = lines(&server, 1);
     assert!(text.iter().all(|l| !l.starts_with('{')), "{text:?}");
     assert!(

@@ -120,7 +120,7 @@ fn a_stalled_checker_freezes_verdicts_then_is_replaced_and_failover_works_again(
         event["message"].as_str().unwrap().contains("no check result"),
         "{event}"
     );
-    assert!(server.log_count("checker restarted") >= 1);
+    assert!(logged(&server, "checker restarted") >= 1);
     // ...which checks again: the failed primary is seen and the answer
     // moves to the backup.
     wait_for_a(server.addr, &www, &[&net.addr(3)]);
@@ -413,7 +413,7 @@ fn a_server_whose_health_engine_dies_exits_with_an_error_instead_of_serving_froz
         "with an error, for the service manager to restart it: {status:?}"
     );
     assert!(
-        server.log_count("the health engine stopped unexpectedly") >= 1,
+        logged(&server, "the health engine stopped unexpectedly") >= 1,
         "and says why"
     );
 }
