@@ -621,3 +621,136 @@ fn a_webhook_added_by_reload_to_a_server_started_without_any_gets_events() {
     assert_signed(&receiver.answered()[0]);
     assert_eq!(receiver.answered()[0].json["endpoint"], "a");
 }
+
+/// An HTTPS receiver on 127.0.0.1 with a certificate from `pki`: answers
+/// 200 and keeps each body.
+struct TlsReceiver {
+    port: u16,
+    bodies: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TlsReceiver {
+    fn start(tls: Arc<rustls::ServerConfig>) -> TlsReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (bodies, stop) = (Arc::<Mutex<Vec<String>>>::default(), Arc::<AtomicBool>::default());
+        let (b, s) = (bodies.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let Ok(connection) = rustls::ServerConnection::new(tls.clone()) else {
+                    continue;
+                };
+                let mut tls_stream = rustls::StreamOwned::new(connection, stream);
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then the body its Content-Length announces.
+                let complete = |raw: &[u8]| {
+                    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+                    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .split("content-length:")
+                        .nth(1)?
+                        .trim_start()
+                        .split('\r')
+                        .next()?
+                        .parse()
+                        .ok()?;
+                    (raw.len() >= end + length).then(|| String::from_utf8_lossy(&raw[end..end + length]).to_string())
+                };
+                let body = loop {
+                    if let Some(body) = complete(&raw) {
+                        break Some(body);
+                    }
+                    match tls_stream.read(&mut buf) {
+                        Ok(n) if n > 0 => raw.extend_from_slice(&buf[..n]),
+                        _ => break None,
+                    }
+                };
+                if let Some(body) = body {
+                    b.lock().unwrap().push(body);
+                    let _ = tls_stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    tls_stream.conn.send_close_notify();
+                    let _ = tls_stream.flush();
+                }
+            }
+        });
+        TlsReceiver {
+            port,
+            bodies,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TlsReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn an_https_receiver_is_verified_against_the_configured_ca() {
+    let pki = common::backends::Pki::new();
+    let receiver = TlsReceiver::start(pki.valid(&["127.0.0.1"]));
+    let url = format!("https://127.0.0.1:{}/hook", receiver.port);
+    let body = config(&webhook(&url, "events = [\"override\"]\nca = \"hook-ca.pem\""));
+    let server = Lifeline::with_config_args(
+        &body,
+        &[
+            ("w.test.zone", ZONE),
+            ("hook-secret", &format!("{SECRET}\n")),
+            ("hook-ca.pem", &pki.ca_pem()),
+        ],
+        &["--api", "127.0.0.1:0"],
+        &[("LIFELINE_API_TOKEN", TOKEN)],
+    );
+    set(&server, "a", true);
+    assert!(poll_until(WAIT, || receiver.bodies.lock().unwrap().len() == 1));
+    let json: serde_json::Value = serde_json::from_str(&receiver.bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(
+        (json["kind"].as_str(), json["endpoint"].as_str()),
+        (Some("override"), Some("a"))
+    );
+
+    // Without the CA (the bundled web roots only) the receiver is not trusted.
+    let untrusting = start(&config(&webhook(&url, "events = [\"override\"]")), None);
+    set(&untrusting, "b", true);
+    assert!(poll_until(WAIT, || untrusting.log_count("TLS with 127.0.0.1") > 0));
+    assert_eq!(
+        receiver.bodies.lock().unwrap().len(),
+        1,
+        "nothing sent over an unverified connection"
+    );
+}
+
+#[test]
+fn a_webhook_ca_must_be_a_readable_certificate_for_an_https_url() {
+    let dir = TempDir::new();
+    dir.write("w.test.zone", ZONE);
+    dir.write("hook-secret", SECRET);
+    dir.write("not-a-ca.pem", "hello\n");
+    for (url, ca, message) in [
+        ("http://127.0.0.1:9/hook", "not-a-ca.pem", "https:// URLs only"),
+        ("https://127.0.0.1:9/hook", "missing.pem", "missing.pem"),
+        ("https://127.0.0.1:9/hook", "not-a-ca.pem", "not-a-ca.pem"),
+    ] {
+        let path = dir.write("lifeline.toml", &config(&webhook(url, &format!("ca = \"{ca}\""))));
+        let out = run_lifeline(&["check", "--config", path.to_str().unwrap()], Duration::from_secs(20));
+        assert!(!out.status.success(), "{url} {ca}");
+        assert!(out.stderr.contains("webhook[0].ca"), "{}", out.stderr);
+        assert!(out.stderr.contains(message), "{}", out.stderr);
+    }
+}

@@ -30,6 +30,9 @@ pub struct RawWebhook {
     pub backoff: Option<Spanned<String>>,
     pub max_backoff: Option<Spanned<String>>,
     pub queue: Option<Spanned<i64>>,
+    /// For `https://`: a PEM file of the CA certificates to verify the
+    /// receiver against, relative to the config file.
+    pub ca: Option<Spanned<String>>,
 }
 
 /// The kinds of event a webhook can be sent, as `events` names them.
@@ -65,6 +68,9 @@ pub struct WebhookConfig {
     pub backoff: Duration,
     pub max_backoff: Duration,
     pub queue: usize,
+    /// CA certificates (PEM file) for an `https://` receiver; `None`: the
+    /// web PKI roots bundled in the binary.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// An `http://` or `https://` URL, split for the client.
@@ -190,6 +196,7 @@ fn resolve_one(
     if let Some(v) = raw.backoff.as_ref().filter(|_| backoff > max_backoff) {
         return Err(ctx.error(v, &field("backoff"), "must not be longer than max_backoff"));
     }
+    let ca = ca(raw, &url, ctx, &field)?;
     Ok(WebhookConfig {
         secret: secret(raw, &url, ctx, &field)?,
         url,
@@ -212,7 +219,34 @@ fn resolve_one(
         backoff,
         max_backoff,
         queue: limit(ctx, &raw.queue, &field("queue"), &limits::WEBHOOK_QUEUE)? as usize,
+        ca,
     })
+}
+
+/// `ca`: only for `https://`, a file of PEM certificates that load.
+fn ca(
+    raw: &RawWebhook,
+    url: &WebhookUrl,
+    ctx: &FileCtx,
+    field: &dyn Fn(&str) -> String,
+) -> Result<Option<std::path::PathBuf>, ConfigError> {
+    let Some(value) = &raw.ca else { return Ok(None) };
+    if !url.tls {
+        return Err(ctx.error(value, &field("ca"), "ca applies to https:// URLs only"));
+    }
+    let path = ctx.dir().join(value.get_ref());
+    let source = crate::observe::CaSource::File(path.clone());
+    crate::observe::Clients::new()
+        .tls_config(&crate::observe::TlsVerify::CustomCa(source))
+        .map_err(|e| {
+            let text = e.to_string();
+            let message = match text.contains(&*path.to_string_lossy()) {
+                true => text,
+                false => format!("{}: {text}", path.display()),
+            };
+            ctx.error(value, &field("ca"), message)
+        })?;
+    Ok(Some(path))
 }
 
 /// The key: exactly one of `secret`, `secret_file` (relative to the config

@@ -452,6 +452,7 @@ mod tests {
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(1),
             queue: 10,
+            ca: None,
         };
         Hook {
             stats: Arc::default(),

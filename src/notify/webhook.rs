@@ -47,11 +47,19 @@ enum Outcome {
 
 /// Sends the queue's events until shutdown.
 pub(super) async fn deliver(hook: Arc<Hook>, mut shutdown: watch::Receiver<bool>) {
-    let tls = hook.config.url.tls.then(|| {
-        Clients::new()
-            .tls_config(&TlsVerify::BundledRoots)
-            .expect("the bundled roots load")
-    });
+    let verify = match &hook.config.ca {
+        Some(path) => TlsVerify::CustomCa(crate::observe::CaSource::File(path.clone())),
+        None => TlsVerify::BundledRoots,
+    };
+    let tls = match hook.config.url.tls.then(|| Clients::new().tls_config(&verify)) {
+        None => None,
+        Some(Ok(config)) => Some(config),
+        Some(Err(e)) => {
+            // Checked when the configuration loaded; the file has changed since.
+            tracing::error!(webhook = %hook.config.url.text, "no TLS configuration, nothing is sent: {e}");
+            return;
+        }
+    };
     let key = key(&hook.config.secret);
     loop {
         if hook.retired.load(Ordering::Relaxed) {
