@@ -1087,6 +1087,11 @@ port = 80
             "{extra}\n{BASE}\n[[record]]\nname = \"www.example.test\"\ntype = \"A\"\n{record_keys}\n\
              endpoint = [{{ name = \"a\", address = \"192.0.2.1\", checks = [\"web\"] }}]\n"
         );
+        load_text(name, &text)
+    }
+
+    /// Loads `text` as a configuration file.
+    fn load_text(name: &str, text: &str) -> Result<Config, String> {
         let path = std::env::temp_dir().join(format!("lifeline-health-{}-{name}.toml", std::process::id()));
         std::fs::write(&path, text).unwrap();
         let config = load(&Sources {
@@ -1166,15 +1171,7 @@ port = 80
 
     /// Loads BASE plus the records in `records`.
     fn load_records(name: &str, records: &str) -> Result<Config, String> {
-        let text = format!("{BASE}\n{records}");
-        let path = std::env::temp_dir().join(format!("lifeline-health-{}-{name}.toml", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        let config = load(&Sources {
-            file: Some(path.clone()),
-            ..Sources::default()
-        });
-        let _ = std::fs::remove_file(path);
-        config.map_err(|e| e.to_string())
+        load_text(name, &format!("{BASE}\n{records}"))
     }
 
     /// A record of `name` with `keys` and the endpoints `endpoints`.
