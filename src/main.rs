@@ -96,16 +96,8 @@ enum Command {
         api: ApiArgs,
         #[command(flatten)]
         target: TargetArgs,
-        /// Why; kept with the override and in its event.
-        #[arg(long)]
-        reason: String,
-        /// Let the drain lapse after this long, e.g. 30m or 2h.
-        #[arg(long = "for", value_name = "DURATION")]
-        lasts: Option<String>,
-        /// Start at this time (RFC 3339, e.g. 2026-11-26T22:00:00Z, or +DURATION
-        /// from now); the records' TTL is lowered one TTL ahead of it.
-        #[arg(long, value_name = "TIME")]
-        at: Option<String>,
+        #[command(flatten)]
+        set: SetArgs,
     },
     /// Let an endpoint follow its checks again (ends a drain or force-up, and
     /// cancels a scheduled one).
@@ -127,13 +119,8 @@ enum Command {
         api: ApiArgs,
         #[command(flatten)]
         target: TargetArgs,
-        #[arg(long)]
-        reason: String,
-        #[arg(long = "for", value_name = "DURATION")]
-        lasts: Option<String>,
-        /// Start at this time (RFC 3339 or +DURATION).
-        #[arg(long, value_name = "TIME")]
-        at: Option<String>,
+        #[command(flatten)]
+        set: SetArgs,
     },
     /// Return a record (NAME or NAME/TYPE) to its best healthy tier now.
     Failback {
@@ -167,6 +154,27 @@ struct ApiArgs {
     /// Print the API's JSON instead of tables.
     #[arg(long)]
     json: bool,
+}
+
+/// What `drain` and `force-up` set: why, for how long, from when.
+#[derive(Debug, clap::Args)]
+struct SetArgs {
+    /// Why; kept with the override and in its event.
+    #[arg(long)]
+    reason: String,
+    /// Let the override lapse after this long, e.g. 30m or 2h.
+    #[arg(long = "for", value_name = "DURATION")]
+    lasts: Option<String>,
+    /// Start at this time (RFC 3339, e.g. 2026-11-26T22:00:00Z, or +DURATION
+    /// from now); a drain lowers its records' TTL one TTL ahead of it.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+}
+
+impl SetArgs {
+    fn request(self, target: TargetArgs, mode: &'static str) -> Request {
+        Request::overriding(target.into(), mode, Some(self.reason), self.lasts, self.at)
+    }
 }
 
 /// Which endpoints an override names: one by name, or all with a tag.
@@ -284,18 +292,7 @@ fn main() -> ExitCode {
             };
             return ask(api, request);
         }
-        Command::Drain {
-            api,
-            target,
-            reason,
-            lasts,
-            at,
-        } => {
-            return ask(
-                api,
-                Request::overriding(target.into(), "drain", Some(reason), lasts, at),
-            );
-        }
+        Command::Drain { api, target, set } => return ask(api, set.request(target, "drain")),
         Command::Undrain {
             api,
             target,
@@ -304,18 +301,7 @@ fn main() -> ExitCode {
         } => {
             return ask(api, Request::overriding(target.into(), "auto", reason, None, at));
         }
-        Command::ForceUp {
-            api,
-            target,
-            reason,
-            lasts,
-            at,
-        } => {
-            return ask(
-                api,
-                Request::overriding(target.into(), "force-up", Some(reason), lasts, at),
-            );
-        }
+        Command::ForceUp { api, target, set } => return ask(api, set.request(target, "force-up")),
         Command::Failback { api, record } => return ask(api, Request::Failback { record }),
         Command::Reload { api } => return ask(api, Request::Reload),
         Command::Explain { api, name } => return ask(api, Request::Explain { name }),

@@ -7,6 +7,8 @@
 //! at 10,000 probes a second:
 //! `cargo test --release --test checks scale_ -- --ignored --nocapture --test-threads 1`
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -15,13 +17,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::backends::Pki;
 use lifeline::observe::{
     BodyMatch, BodyRegex, CaSource, Clients, DnsProbe, ExecProbe, HttpProbe, IcmpProbe, Latency, Observation, ProbeKey,
     ProbeKind, ProbeResult, ProbeSpec, Prober, Scheduler, SchedulerOptions, StatusRange, TcpProbe, TlsOptions,
     TlsVerify, probe,
 };
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -318,50 +320,13 @@ async fn http_times_out_on_a_server_that_never_answers() {
 
 // ------------------------------------------------------------------- HTTPS
 
-/// A test CA, and leaf certificates it signs.
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
+/// The test CA as a check's custom CA.
+fn ca(pki: &Pki) -> CaSource {
+    CaSource::Pem(pki.ca_pem().into_bytes().into())
 }
 
-impl Pki {
-    fn new() -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Lifeline test CA");
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Pki { ca }
-    }
-
-    fn ca_pem(&self) -> CaSource {
-        CaSource::Pem(self.ca.pem().into_bytes().into())
-    }
-
-    /// A TLS acceptor with a leaf for `names`, valid until `not_after`
-    /// (and from `not_before`).
-    fn acceptor(&self, names: &[&str], not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> TlsAcceptor {
-        let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
-        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
-        let leaf = params.signed_by(&key, &self.ca).unwrap();
-        let chain = vec![leaf.der().clone(), self.ca.der().clone()];
-        let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .unwrap();
-        TlsAcceptor::from(Arc::new(config))
-    }
-
-    fn valid(&self, names: &[&str]) -> TlsAcceptor {
-        self.acceptor(names, (2020, 1, 1), (2100, 1, 1))
-    }
+fn acceptor(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
+    TlsAcceptor::from(config)
 }
 
 fn unix_now() -> i64 {
@@ -395,12 +360,8 @@ fn https(port: u16, verify: TlsVerify, sni: Option<&str>) -> HttpProbe {
 #[tokio::test]
 async fn https_verified_with_a_custom_ca_reports_days_left_and_sends_sni() {
     let pki = Pki::new();
-    let backend = Backend::start(reply(200, "ok"), Some(pki.valid(&["www.example.test"]))).await;
-    let h = https(
-        backend.port(),
-        TlsVerify::CustomCa(pki.ca_pem()),
-        Some("www.example.test"),
-    );
+    let backend = Backend::start(reply(200, "ok"), Some(acceptor(pki.valid(&["www.example.test"])))).await;
+    let h = https(backend.port(), TlsVerify::CustomCa(ca(&pki)), Some("www.example.test"));
     let result = run(ProbeKind::Http(h)).await;
     assert!(result.ok, "{result:?}");
     assert_eq!(result.detail, "200");
@@ -418,12 +379,8 @@ async fn https_verified_with_a_custom_ca_reports_days_left_and_sends_sni() {
 #[tokio::test]
 async fn https_sni_and_host_are_chosen_independently() {
     let pki = Pki::new();
-    let backend = Backend::start(reply(200, "ok"), Some(pki.valid(&["www.example.test"]))).await;
-    let mut h = https(
-        backend.port(),
-        TlsVerify::CustomCa(pki.ca_pem()),
-        Some("www.example.test"),
-    );
+    let backend = Backend::start(reply(200, "ok"), Some(acceptor(pki.valid(&["www.example.test"])))).await;
+    let mut h = https(backend.port(), TlsVerify::CustomCa(ca(&pki)), Some("www.example.test"));
     h.host = Some("app.example.test".parse().unwrap());
     assert!(run(ProbeKind::Http(h.clone())).await.ok);
     let seen = backend.last();
@@ -440,10 +397,10 @@ async fn https_sni_and_host_are_chosen_independently() {
 #[tokio::test]
 async fn https_wrong_host_fails() {
     let pki = Pki::new();
-    let backend = Backend::start(reply(200, "ok"), Some(pki.valid(&["www.example.test"]))).await;
+    let backend = Backend::start(reply(200, "ok"), Some(acceptor(pki.valid(&["www.example.test"])))).await;
     let h = https(
         backend.port(),
-        TlsVerify::CustomCa(pki.ca_pem()),
+        TlsVerify::CustomCa(ca(&pki)),
         Some("other.example.test"),
     );
     let result = run(ProbeKind::Http(h)).await;
@@ -451,7 +408,7 @@ async fn https_wrong_host_fails() {
     assert_eq!(result.detail, "certificate not valid for this name");
     assert_eq!(result.latency.tls, None);
     // By address, with no IP SAN in the certificate: also the wrong name.
-    let h = https(backend.port(), TlsVerify::CustomCa(pki.ca_pem()), None);
+    let h = https(backend.port(), TlsVerify::CustomCa(ca(&pki)), None);
     assert_eq!(
         run(ProbeKind::Http(h)).await.detail,
         "certificate not valid for this name"
@@ -461,13 +418,9 @@ async fn https_wrong_host_fails() {
 #[tokio::test]
 async fn https_expired_certificate_fails_unless_verification_is_off() {
     let pki = Pki::new();
-    let expired = pki.acceptor(&["www.example.test"], (2020, 1, 1), (2021, 1, 1));
+    let expired = acceptor(pki.server(&["www.example.test"], (2020, 1, 1), (2021, 1, 1)));
     let backend = Backend::start(reply(200, "ok"), Some(expired)).await;
-    let verified = https(
-        backend.port(),
-        TlsVerify::CustomCa(pki.ca_pem()),
-        Some("www.example.test"),
-    );
+    let verified = https(backend.port(), TlsVerify::CustomCa(ca(&pki)), Some("www.example.test"));
     let result = run(ProbeKind::Http(verified)).await;
     assert!(!result.ok);
     assert_eq!(result.detail, "certificate expired");
@@ -483,7 +436,7 @@ async fn https_expired_certificate_fails_unless_verification_is_off() {
 #[tokio::test]
 async fn https_verify_off_accepts_an_unknown_issuer_and_a_wrong_name() {
     let pki = Pki::new();
-    let backend = Backend::start(reply(200, "ok"), Some(pki.valid(&["www.example.test"]))).await;
+    let backend = Backend::start(reply(200, "ok"), Some(acceptor(pki.valid(&["www.example.test"])))).await;
     let roots = https(backend.port(), TlsVerify::BundledRoots, Some("www.example.test"));
     assert_eq!(run(ProbeKind::Http(roots)).await.detail, "certificate issuer unknown");
     let off = https(backend.port(), TlsVerify::Off, Some("elsewhere.test"));
@@ -495,13 +448,9 @@ async fn https_verify_off_accepts_an_unknown_issuer_and_a_wrong_name() {
 #[tokio::test]
 async fn https_flags_a_certificate_below_the_warning_threshold() {
     let pki = Pki::new();
-    let soon = pki.acceptor(&["www.example.test"], (2020, 1, 1), date_in(11));
+    let soon = acceptor(pki.server(&["www.example.test"], (2020, 1, 1), date_in(11)));
     let backend = Backend::start(reply(200, "ok"), Some(soon)).await;
-    let mut h = https(
-        backend.port(),
-        TlsVerify::CustomCa(pki.ca_pem()),
-        Some("www.example.test"),
-    );
+    let mut h = https(backend.port(), TlsVerify::CustomCa(ca(&pki)), Some("www.example.test"));
     let result = run(ProbeKind::Http(h.clone())).await;
     assert!(result.ok, "{result:?}");
     assert_eq!(result.cert_days_left, Some(10));
@@ -516,11 +465,11 @@ async fn https_custom_ca_from_a_file() {
     let dir = std::env::temp_dir().join(format!("lifeline-checks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ca.pem");
-    std::fs::write(&path, pki.ca.pem()).unwrap();
+    std::fs::write(&path, pki.ca_pem()).unwrap();
     let junk = dir.join("junk.pem");
     std::fs::write(&junk, "not a certificate\n").unwrap();
 
-    let backend = Backend::start(reply(200, "ok"), Some(pki.valid(&["www.example.test"]))).await;
+    let backend = Backend::start(reply(200, "ok"), Some(acceptor(pki.valid(&["www.example.test"])))).await;
     let source = CaSource::File(path);
     assert_eq!(lifeline::observe::check_ca(&source).unwrap(), 1);
     let h = https(backend.port(), TlsVerify::CustomCa(source), Some("www.example.test"));

@@ -90,6 +90,18 @@ impl FamilyOf {
     }
 }
 
+/// The names the families of a dual-stack endpoint written `endpoint`
+/// have: `web1/v4`, `web1/v6`.
+pub fn family_names(endpoint: &str) -> [String; 2] {
+    [Family::V4, Family::V6].map(|family| {
+        FamilyOf {
+            endpoint: endpoint.to_string(),
+            family,
+        }
+        .name()
+    })
+}
+
 /// What a record's `type` (and `families`) ask for: one type, or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Types {

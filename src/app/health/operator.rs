@@ -175,7 +175,7 @@ fn resolve(state: &State, target: &Target) -> Result<Vec<String>, ControlError> 
                 return Ok(vec![name.clone()]);
             }
             // A dual-stack endpoint, named as written: both of its families.
-            let families: Vec<String> = [format!("{name}/v4"), format!("{name}/v6")]
+            let families: Vec<String> = crate::config::families::family_names(name)
                 .into_iter()
                 .filter(|n| names.contains(n))
                 .collect();
@@ -234,6 +234,9 @@ pub(super) async fn request(
         if starts.is_some() {
             schedule(state, endpoint, note.clone(), events, changed);
         } else {
+            if note.mode == Override::Auto {
+                cancel_scheduled(state, endpoint, changed);
+            }
             apply_now(state, endpoint, note.clone(), events, changed)?;
         }
     }
@@ -264,7 +267,7 @@ fn schedule(
     state.operator.scheduled.insert(endpoint.to_string(), note);
 }
 
-/// Puts an override in force (`auto` also cancels a scheduled one).
+/// Puts an override in force (`auto` ends the one in force).
 fn apply_now(
     state: &mut State,
     endpoint: &str,
@@ -273,18 +276,21 @@ fn apply_now(
     changed: &mut BTreeSet<usize>,
 ) -> Result<(), ControlError> {
     set_override(state, endpoint, note.mode, note.audit(), events, changed)?;
-    if note.mode == Override::Auto {
-        state.operator.current.remove(endpoint);
-        if state.operator.scheduled.remove(endpoint).is_some() {
-            // Its records may have been answering with a lowered TTL.
-            if let Some(e) = state.wiring.endpoint_names.iter().position(|n| n == endpoint) {
-                changed.extend(state.wiring.records_of[e].iter().copied());
-            }
-        }
-    } else {
-        state.operator.current.insert(endpoint.to_string(), note);
-    }
+    match note.mode {
+        Override::Auto => state.operator.current.remove(endpoint),
+        _ => state.operator.current.insert(endpoint.to_string(), note),
+    };
     Ok(())
+}
+
+/// Drops an endpoint's scheduled override, if it has one.
+fn cancel_scheduled(state: &mut State, endpoint: &str, changed: &mut BTreeSet<usize>) {
+    if state.operator.scheduled.remove(endpoint).is_some()
+        && let Some(e) = state.wiring.endpoint_names.iter().position(|n| n == endpoint)
+    {
+        // Its records may have been answering with a lowered TTL.
+        changed.extend(state.wiring.records_of[e].iter().copied());
+    }
 }
 
 /// Starts scheduled overrides whose time has come and ends those whose
@@ -345,15 +351,11 @@ pub(super) async fn tick(state: &mut State, events: &broadcast::Sender<Event>, c
             starts: None,
         };
         // Only the override in force ends; a scheduled one stays.
-        let scheduled = state.operator.scheduled.remove(&endpoint);
         match apply_now(state, &endpoint, lapse, events, changed) {
             Ok(()) | Err(ControlError::UnknownEndpoint(_)) => {}
             Err(e) => tracing::warn!(endpoint, "could not end an expired override: {e}"),
         }
         state.operator.current.remove(&endpoint);
-        if let Some(s) = scheduled {
-            state.operator.scheduled.insert(endpoint, s);
-        }
     }
     for (endpoint, note) in starting {
         match apply_now(state, &endpoint, note, events, changed) {

@@ -90,9 +90,8 @@ pub fn find_endpoint<'a>(status: &'a Status, name: &str) -> Result<&'a EndpointS
         return Ok(e);
     }
     // A dual-stack endpoint has a verdict per family: name them.
-    let families: Vec<String> = ["v4", "v6"]
-        .iter()
-        .map(|f| format!("{name}/{f}"))
+    let families: Vec<String> = crate::config::families::family_names(name)
+        .into_iter()
         .filter(|n| status.endpoints.iter().any(|e| e.name == *n))
         .collect();
     match families.is_empty() {
