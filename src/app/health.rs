@@ -609,19 +609,6 @@ impl Health {
         answer.await.map_err(|_| ControlError::Stopped)
     }
 
-    /// Sets an operator override on an endpoint (drain, force up, auto).
-    pub async fn set_override(&self, endpoint: &str, admin: Override) -> Result<(), ControlError> {
-        let request = Request {
-            target: Target::Endpoint(endpoint.to_string()),
-            mode: admin,
-            reason: String::new(),
-            by: String::new(),
-            lasts: None,
-            starts: None,
-        };
-        self.request(request).await.map(|_| ())
-    }
-
     /// Carries out an operator's override request: on one endpoint or on
     /// every endpoint with a tag, now or scheduled, for a time or until
     /// changed. Returns once it is durable.
